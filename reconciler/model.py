@@ -1,0 +1,355 @@
+"""Domain types: the rules, segments, lists and targets users declare, and the live state.
+
+These pydantic models *are* the canonical model of DESIGN.md. Field names and aliases match
+the YAML keys exactly, so a validation error's location is a path into the YAML document.
+This module is a leaf: it imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "BEHAVIOUR_EVENTS",
+    "FIELD_OPERATORS",
+    "FIELD_TYPES",
+    "MEMBERSHIP_OPERATORS",
+    "STANDARD_FIELDS",
+    "BehaviourRule",
+    "Config",
+    "Defaults",
+    "FieldDef",
+    "FieldRule",
+    "Group",
+    "JSONValue",
+    "LiveField",
+    "LiveList",
+    "LiveSegment",
+    "LiveState",
+    "MailingList",
+    "MembershipRule",
+    "NativeRule",
+    "Rule",
+    "Scalar",
+    "Segment",
+    "SourceRef",
+    "TargetConfig",
+    "Value",
+    "Within",
+]
+
+JSONValue: TypeAlias = Any
+"""A value from JSON/YAML: str, int, float, bool, None, list or dict of these."""
+
+Scalar: TypeAlias = StrictStr | StrictBool | StrictInt | StrictFloat
+Value: TypeAlias = Scalar | tuple[Scalar, ...]
+
+FieldOp = Literal[
+    "equals",
+    "not_equals",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "before",
+    "after",
+    "between",
+    "empty",
+    "not_empty",
+    "in",
+    "not_in",
+]
+FIELD_OPERATORS: tuple[str, ...] = FieldOp.__args__  # type: ignore[attr-defined]
+NO_VALUE_OPERATORS = frozenset({"empty", "not_empty"})
+LIST_VALUE_OPERATORS = frozenset({"in", "not_in"})
+
+Event = Literal["opened", "clicked", "not_opened", "not_clicked"]
+BEHAVIOUR_EVENTS: tuple[str, ...] = Event.__args__  # type: ignore[attr-defined]
+
+MembershipOp = Literal["in", "not_in", "active_in", "not_active_in"]
+MEMBERSHIP_OPERATORS: tuple[str, ...] = MembershipOp.__args__  # type: ignore[attr-defined]
+
+FieldType = Literal["text", "number", "date", "select", "multiselect", "boolean"]
+FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
+
+STANDARD_FIELDS: dict[str, str] = {
+    "email": "text",
+    "name": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "date_subscribed": "date",
+    "status": "select",
+}
+"""Fields every list has, with their type; any other field name is a custom field."""
+
+Match = Literal["all", "any"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceRef(_Model):
+    """Where a declaration came from: the file and the path of keys/indexes inside it."""
+
+    file: str
+    path: tuple[str | int, ...] = ()
+
+
+class FieldRule(_Model):
+    """``{field: email, op: contains, value: "@gmail.com"}``"""
+
+    field: StrictStr = Field(min_length=1)
+    op: FieldOp
+    value: Value | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> FieldRule:
+        if self.op in NO_VALUE_OPERATORS:
+            if self.value is not None:
+                raise ValueError(f"operator {self.op!r} takes no value")
+        elif self.value is None:
+            raise ValueError(f"operator {self.op!r} needs a value")
+        elif self.op == "between":
+            if not isinstance(self.value, tuple) or len(self.value) != 2:
+                raise ValueError("operator 'between' needs a value of two items: [low, high]")
+        elif self.op in LIST_VALUE_OPERATORS:
+            if not isinstance(self.value, tuple) or not self.value:
+                raise ValueError(f"operator {self.op!r} needs a non-empty list value")
+        elif isinstance(self.value, tuple):
+            raise ValueError(f"operator {self.op!r} needs a single value, not a list")
+        return self
+
+
+class Within(_Model):
+    days: StrictInt = Field(gt=0)
+
+
+class BehaviourRule(_Model):
+    """``{campaign: "1234abcd", event: opened, within: {days: 30}}``"""
+
+    campaign: StrictStr = Field(min_length=1)
+    event: Event
+    within: Within | None = None
+
+    @field_validator("campaign", mode="before")
+    @classmethod
+    def _campaign_id_as_text(cls, value: object) -> object:
+        # Campaign ids are opaque; a bare number in YAML means the same id as text.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class MembershipRule(_Model):
+    """``{list: VIP, op: not_in}``"""
+
+    list_: StrictStr = Field(alias="list", min_length=1)
+    op: MembershipOp = "in"
+
+
+class NativeRule(_Model):
+    """``{native: {...}}``: one rule in the provider's own form, passed through."""
+
+    native: dict[str, JSONValue] = Field(min_length=1)
+
+
+def _rule_tag(value: object) -> str | None:
+    if isinstance(value, dict):
+        for key, tag in _TAG_BY_KEY.items():
+            if key in value:
+                return tag
+        return None
+    return _TAG_BY_TYPE.get(type(value))
+
+
+class Group(_Model):
+    """A nested group: ``{any: [...]}`` or ``{all: [...]}``."""
+
+    any_: tuple[Rule, ...] | None = Field(default=None, alias="any", min_length=1)
+    all_: tuple[Rule, ...] | None = Field(default=None, alias="all", min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Group:
+        if (self.any_ is None) == (self.all_ is None):
+            raise ValueError("a group needs exactly one of 'any' or 'all'")
+        return self
+
+    @property
+    def match(self) -> Match:
+        return "any" if self.any_ is not None else "all"
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self.any_ if self.any_ is not None else (self.all_ or ())
+
+    @classmethod
+    def of(cls, match: Match, rules: tuple[Rule, ...]) -> Group:
+        """Build a group without validation (rules are already valid models)."""
+        return cls.model_construct(**{f"{match}_": tuple(rules)})
+
+
+Rule = Annotated[
+    Annotated[FieldRule, Tag("field")]
+    | Annotated[BehaviourRule, Tag("behaviour")]
+    | Annotated[MembershipRule, Tag("membership")]
+    | Annotated[NativeRule, Tag("native")]
+    | Annotated[Group, Tag("group")],
+    Discriminator(
+        _rule_tag,
+        custom_error_type="rule_kind",
+        custom_error_message=(
+            "a rule needs one of the keys 'field', 'campaign', 'list', 'native', 'any' or 'all'"
+        ),
+        custom_error_context={},
+    ),
+]
+
+_TAG_BY_KEY = {
+    "field": "field",
+    "campaign": "behaviour",
+    "list": "membership",
+    "native": "native",
+    "any": "group",
+    "all": "group",
+}
+_TAG_BY_TYPE: dict[type, str] = {
+    FieldRule: "field",
+    BehaviourRule: "behaviour",
+    MembershipRule: "membership",
+    NativeRule: "native",
+    Group: "group",
+}
+Group.model_rebuild()
+
+
+class Segment(_Model):
+    """A declared segment: its identity is its name within its list."""
+
+    name: StrictStr = Field(min_length=1)
+    renamed_from: tuple[StrictStr, ...] = ()
+    match: Match = "all"
+    rules: tuple[Rule, ...] = Field(min_length=1)
+    options: dict[str, JSONValue] = Field(default_factory=dict)
+
+    _source: SourceRef | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> SourceRef | None:
+        return self._source
+
+    def with_source(self, source: SourceRef) -> Segment:
+        self._source = source
+        return self
+
+
+class FieldDef(_Model):
+    """A custom field the rules use: ``{name: Frequency, type: select, options: [...]}``"""
+
+    name: StrictStr = Field(min_length=1)
+    type: FieldType = "text"
+    options: tuple[StrictStr, ...] = ()
+
+
+class MailingList(_Model):
+    """A declared list and the segments managed in it."""
+
+    name: StrictStr = Field(min_length=1)
+    target: StrictStr | None = None
+    prune: StrictBool = False
+    ignore: tuple[StrictStr, ...] = ()
+    fields: tuple[FieldDef, ...] = ()
+    segments: tuple[Segment, ...] = ()
+
+    _source: SourceRef | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> SourceRef | None:
+        return self._source
+
+    def with_source(self, source: SourceRef) -> MailingList:
+        self._source = source
+        return self
+
+
+class TargetConfig(BaseModel):
+    """One account on one platform. Keys other than these belong to the provider."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    provider: StrictStr = Field(min_length=1)
+    max_concurrency: StrictInt | None = Field(default=None, gt=0)
+    requests_per_second: StrictInt | StrictFloat | None = Field(default=None, gt=0)
+
+    @property
+    def settings(self) -> dict[str, JSONValue]:
+        """The provider-specific keys, exactly as written (after ``${VAR}`` expansion)."""
+        return dict(self.model_extra or {})
+
+
+class Defaults(_Model):
+    target: StrictStr | None = None
+
+
+class Config(_Model):
+    """The whole desired state: the root file with every included file merged in."""
+
+    version: Literal[1]
+    targets: dict[StrictStr, TargetConfig] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    include: tuple[StrictStr, ...] = ()
+    lists: tuple[MailingList, ...] = ()
+
+
+class LiveField(_Model):
+    name: str
+    type: FieldType = "text"
+    options: tuple[str, ...] = ()
+    id: str | None = None
+
+
+class LiveSegment(_Model):
+    """A segment as the provider reports it, already translated to canonical rules."""
+
+    id: str
+    name: str
+    match: Match = "all"
+    rules: tuple[Rule, ...] = ()
+    options: dict[str, JSONValue] = Field(default_factory=dict)
+
+
+class LiveList(_Model):
+    target: str
+    name: str
+    id: str
+    fields: tuple[LiveField, ...] = ()
+    segments: tuple[LiveSegment, ...] = ()
+
+
+class LiveState(_Model):
+    """What one or more targets hold, for the lists in scope."""
+
+    lists: tuple[LiveList, ...] = ()
+
+    def find(self, target: str, name: str) -> LiveList | None:
+        for live in self.lists:
+            if live.target == target and live.name == name:
+                return live
+        return None

@@ -1,0 +1,231 @@
+"""Plan and Change: ordered, serialisable values with a fingerprint of the live state.
+
+A plan is made by ``planning.plan`` and executed by ``applying.apply``. Saved plans are the
+JSON document of README "JSON plan format"; ``Plan.model_validate_json`` reads them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .model import FieldDef, JSONValue, LiveSegment, LiveState, Segment, SourceRef
+
+__all__ = [
+    "ACTION_ORDER",
+    "FORMAT_VERSION",
+    "Action",
+    "Change",
+    "Plan",
+    "SafetyLimit",
+    "SafetyReport",
+    "Unmanaged",
+    "fingerprint",
+    "segment_digests",
+]
+
+FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE_LIST = "create_list"
+    CREATE_FIELD = "create_field"
+    CREATE_SEGMENT = "create_segment"
+    UPDATE_SEGMENT = "update_segment"
+    ADD_RULE_GROUP = "add_rule_group"
+    DELETE_SEGMENT = "delete_segment"
+
+
+ACTION_ORDER: dict[Action, int] = {action: index for index, action in enumerate(Action)}
+"""Parents before children, deletes last: lists, fields, segment writes, then deletes."""
+
+SYMBOLS: dict[Action, str] = {
+    Action.CREATE_LIST: "+",
+    Action.CREATE_FIELD: "+",
+    Action.CREATE_SEGMENT: "+",
+    Action.UPDATE_SEGMENT: "~",
+    Action.ADD_RULE_GROUP: "~",
+    Action.DELETE_SEGMENT: "-",
+}
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Change(_Value):
+    """One write: the unit the applier executes and a provider's ``apply`` receives.
+
+    ``before`` is the live segment (with its ``id``) for updates and deletes; ``after`` is
+    the declared segment for creates and updates. For ``create_field``, ``field`` is set.
+    ``diff`` holds readable rule-level lines (``+ rule``, ``- rule``, ``~ name: a -> b``).
+    """
+
+    action: Action
+    target: str
+    list: str
+    segment: str | None = None
+    before: LiveSegment | None = None
+    after: Segment | None = None
+    field: FieldDef | None = None
+    diff: tuple[str, ...] = ()
+    source: SourceRef | None = None
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOLS[self.action]
+
+    @property
+    def is_delete(self) -> bool:
+        return self.action is Action.DELETE_SEGMENT
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        name = self.segment or (self.field.name if self.field else "")
+        return (ACTION_ORDER[self.action], self.target, self.list, name)
+
+
+class Unmanaged(_Value):
+    """A live segment no declaration names, left alone because its list does not prune."""
+
+    target: str
+    list: str
+    segment: str
+    segment_id: str
+
+
+class SafetyLimit(_Value):
+    """One list whose deletions trip a limit, and the segments that would be deleted."""
+
+    target: str
+    list: str
+    reason: str
+    deletes: tuple[str, ...]
+    acknowledged: bool = False
+
+
+class SafetyReport(_Value):
+    max_delete_fraction: float = 0.3
+    min_segments_for_fraction: int = 10
+    limits: tuple[SafetyLimit, ...] = ()
+
+    @property
+    def tripped(self) -> tuple[SafetyLimit, ...]:
+        return tuple(limit for limit in self.limits if not limit.acknowledged)
+
+
+class Plan(_Value):
+    """An ordered list of changes, what was left alone, and what the live state was."""
+
+    format_version: Literal[1] = FORMAT_VERSION
+    changes: tuple[Change, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+    safety: SafetyReport = Field(default_factory=SafetyReport)
+    fingerprint: str = ""
+    live_digests: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def summary(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "delete": 0}
+        for change in self.changes:
+            counts[_SUMMARY_BUCKET[change.action]] += 1
+        return counts
+
+    def to_document(self) -> dict[str, JSONValue]:
+        """The JSON document of README "JSON plan format" (also the saved-plan file)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["summary"] = self.summary()
+        return data
+
+
+_SUMMARY_BUCKET: dict[Action, str] = {
+    Action.CREATE_LIST: "create",
+    Action.CREATE_FIELD: "create",
+    Action.CREATE_SEGMENT: "create",
+    Action.UPDATE_SEGMENT: "update",
+    Action.ADD_RULE_GROUP: "update",
+    Action.DELETE_SEGMENT: "delete",
+}
+
+
+def _digest(data: JSONValue) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def segment_digests(live: LiveState) -> dict[str, str]:
+    """One short digest per live list and segment, keyed ``target/list[/segment#id]``.
+
+    Stored in a saved plan so that ``apply`` can say exactly what changed since.
+    """
+    digests: dict[str, str] = {}
+    for live_list in live.lists:
+        prefix = f"{live_list.target}/{live_list.name}"
+        fields = [f.model_dump(mode="json") for f in live_list.fields]
+        digests[prefix] = _digest({"id": live_list.id, "fields": fields})[:16]
+        for segment in live_list.segments:
+            data = segment.model_dump(mode="json", by_alias=True, exclude_none=True)
+            digests[f"{prefix}/{segment.name}#{segment.id}"] = _digest(data)[:16]
+    return digests
+
+
+def fingerprint(digests: dict[str, str]) -> str:
+    """A digest of the whole live state in scope, from its per-object digests."""
+    return _digest(digests)
+
+
+DriftStatus = Literal["in_sync", "changed", "missing", "unmanaged", "extra"]
+"""``changed``: live rules differ; ``missing``: declared but not live; ``unmanaged``: live and
+undeclared in a list that does not prune; ``extra``: live, undeclared, would be pruned."""
+
+
+class DriftItem(_Value):
+    target: str
+    list: str
+    segment: str
+    status: DriftStatus
+    diff: tuple[str, ...] = ()
+
+
+class DriftReport(_Value):
+    """One item per segment in scope, declared or live; drift is any item not in sync."""
+
+    format_version: Literal[1] = FORMAT_VERSION
+    items: tuple[DriftItem, ...] = ()
+
+    @property
+    def drifted(self) -> tuple[DriftItem, ...]:
+        return tuple(item for item in self.items if item.status != "in_sync")
+
+    def summary(self) -> dict[str, int]:
+        counts = {"in_sync": 0, "changed": 0, "missing": 0, "unmanaged": 0, "extra": 0}
+        for item in self.items:
+            counts[item.status] += 1
+        return counts
+
+
+class Outcome(_Value):
+    """What happened to one change during apply."""
+
+    change: Change
+    status: Literal["applied", "failed", "skipped"]
+    message: str = ""
+    """For ``failed`` the provider's error (with the YAML position when known); for
+    ``skipped`` why (e.g. the list it needed failed to be created)."""
+
+
+class ApplyResult(_Value):
+    outcomes: tuple[Outcome, ...] = ()
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(outcome.status == "applied" for outcome in self.outcomes)

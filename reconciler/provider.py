@@ -1,0 +1,159 @@
+"""The provider contract: what an adapter declares and the four things it does.
+
+A provider translates; it never diffs. It declares its ``capabilities`` (the rule shape its
+platform stores, operators per field type, change kinds), validates its target settings
+with ``settings_model``, ``fetch``es the lists in scope as canonical ``LiveState``, and
+``apply``s one ``Change`` at a time. The core plans, orders, guards and reports.
+
+Providers register by key in the entry-point group ``reconciler.providers``; the entry point
+names a ``Provider`` subclass, and that class is the factory.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from .model import LiveState, Segment
+from .plan import Action, Change
+
+__all__ = [
+    "Capabilities",
+    "Clock",
+    "Provider",
+    "ProviderContext",
+    "Scope",
+    "Shape",
+    "SystemClock",
+]
+
+Shape = Literal["tree", "cnf", "dnf", "flat", "two_level"]
+"""How a platform stores rules:
+
+- ``tree``: any nesting of all/any groups.
+- ``cnf``: AND of OR-groups (Campaign Monitor RuleGroups).
+- ``dnf``: OR of AND-groups (Mautic filters with glue).
+- ``flat``: one list of conditions combined by all or any (MailWizz).
+- ``two_level``: groups joined by one connector, the other connector inside (Oempro).
+"""
+
+
+class Capabilities(BaseModel):
+    """What a provider can store and do; ``validate`` checks segments against this offline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shape: Shape
+    operators: dict[str, frozenset[str]]
+    """Field operators allowed per field type (text, number, date, select, ...)."""
+    events: frozenset[str] = frozenset()
+    """Behaviour events it can express; empty means no behaviour rules."""
+    within: bool = False
+    """Whether behaviour rules may carry a ``within: {days: N}`` window."""
+    membership: frozenset[str] = frozenset()
+    """Membership operators it can express; empty means no membership rules."""
+    native: bool = False
+    """Whether ``native:`` rules are accepted."""
+    max_conditions: int | None = None
+    """Most leaf conditions one segment may hold after conversion, if the platform caps it."""
+    changes: frozenset[Action] = frozenset(
+        {Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT, Action.DELETE_SEGMENT}
+    )
+    field_types: frozenset[str] = frozenset({"text", "number", "date", "select"})
+    """Custom field types it can create."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which lists of one target to fetch; ``None`` means every list (for ``import``)."""
+
+    lists: frozenset[str] | None = None
+
+    def includes(self, name: str) -> bool:
+        return self.lists is None or name in self.lists
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock; tests inject their own so nothing ever sleeps."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def _no_progress(message: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What the core hands every provider: the seams tests replace."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    """Directory of the root config file; relative paths in target settings start here."""
+    clock: Clock = field(default_factory=SystemClock)
+    progress: Callable[[str], None] = _no_progress
+    """Progress messages for long fetches (the CLI sends them to stderr)."""
+    http_transport: Any = None
+    """An ``httpx`` transport for HTTP providers (tests pass a mock); ``None`` is real HTTP."""
+
+
+class Provider(ABC):
+    """Base class of every provider; the class itself is the registered factory."""
+
+    key: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    settings_model: ClassVar[type[BaseModel]]
+    """Validates the provider-specific keys of a target (extra keys forbidden)."""
+
+    def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
+        self.target = target
+        self.settings = settings
+        self.context = context
+
+    @classmethod
+    def check_segment(cls, segment: Segment) -> list[str]:
+        """Provider-specific reasons this segment cannot be stored (offline, no network).
+
+        The core already checks the shape, operators, events and limits from
+        ``capabilities``; override this for what those cannot say (e.g. native rules).
+        """
+        return []
+
+    def canonical(self, segment: Segment) -> Segment:
+        """The segment as the platform would store and return it, for comparison.
+
+        Both the declared and the live segment go through this before the core compares
+        their normalised rules, so platform rewriting never shows as a perpetual diff.
+        """
+        return segment
+
+    @abstractmethod
+    def fetch(self, scope: Scope) -> LiveState:
+        """Read the lists in scope with their fields and segments, as canonical rules."""
+
+    @abstractmethod
+    def apply(self, change: Change) -> None:
+        """Execute one change with the fewest safe calls, or raise a ``ProviderError``."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
