@@ -34,14 +34,16 @@ FORMAT_VERSION = 1
 class Action(StrEnum):
     CREATE_LIST = "create_list"
     CREATE_FIELD = "create_field"
-    CREATE_SEGMENT = "create_segment"
     UPDATE_SEGMENT = "update_segment"
     ADD_RULE_GROUP = "add_rule_group"
+    CREATE_SEGMENT = "create_segment"
     DELETE_SEGMENT = "delete_segment"
 
 
 ACTION_ORDER: dict[Action, int] = {action: index for index, action in enumerate(Action)}
-"""Parents before children, deletes last: lists, fields, segment writes, then deletes."""
+"""Parents before children, deletes last: lists, fields, segment writes, then deletes.
+Updates run before creates so that a rename frees its old name before a new segment
+takes it."""
 
 SYMBOLS: dict[Action, str] = {
     Action.CREATE_LIST: "+",
@@ -126,6 +128,8 @@ class Plan(_Value):
     safety: SafetyReport = Field(default_factory=SafetyReport)
     fingerprint: str = ""
     live_digests: dict[str, str] = Field(default_factory=dict)
+    scope: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """The lists each target was planned for: ``apply PLAN`` re-fetches exactly these."""
 
     @property
     def is_empty(self) -> bool:

@@ -109,6 +109,10 @@ class ProviderContext:
     """Progress messages for long fetches (the CLI sends them to stderr)."""
     http_transport: Any = None
     """An ``httpx`` transport for HTTP providers (tests pass a mock); ``None`` is real HTTP."""
+    max_concurrency: int | None = None
+    """The target's ``max_concurrency`` (concurrent reads), if set."""
+    requests_per_second: float | None = None
+    """The target's ``requests_per_second`` budget, if set."""
 
 
 class Provider(ABC):

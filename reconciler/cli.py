@@ -1,0 +1,370 @@
+"""The ``reconciler`` command line: parse options, make one library call, render, exit.
+
+Exit codes (the same for every command): 0 success and nothing to change; 1 error;
+2 changes pending (``plan --detailed-exitcode``) or drift found (``drift``); 3 refused by a
+safety limit. They are decided in ``ReconcilerGroup.main`` and the commands' return values;
+no command calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import ConfigError, ReconcilerError
+from .importing import import_yaml
+from .model import Config
+from .plan import Plan
+from .planning import SafetyPolicy
+from .provider import ProviderContext
+from .registry import Registry, load_registry
+from .render import render_apply_result, render_drift, render_plan
+from .shapes import describe_capabilities
+from .workspace import Selection, Workspace, opened
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_UNSAFE = 0, 1, 2, 3
+
+
+@dataclass
+class State:
+    """Options common to every command, merged from before and after the command name."""
+
+    config: Path | None = None
+    targets: list[str] = field(default_factory=list)
+    lists: list[str] = field(default_factory=list)
+    verbose: bool = False
+    quiet: bool = False
+    no_color: bool = False
+    registry: Registry | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.config or Path("reconciler.yaml")
+
+    @property
+    def color(self) -> bool:
+        if self.no_color or "NO_COLOR" in os.environ:
+            return False
+        return sys.stdout.isatty()
+
+    def progress(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def context(self) -> ProviderContext:
+        return ProviderContext(base_dir=self.config_path.resolve().parent, progress=self.progress)
+
+    def providers(self) -> Registry:
+        if self.registry is None:
+            self.registry = load_registry()
+        return self.registry
+
+    @contextmanager
+    def workspace(self, narrow: bool = True) -> Iterator[Workspace]:
+        if not self.config_path.exists():
+            raise ConfigError(
+                f"{self.config_path}: configuration file not found "
+                "(use -c/--config to name another file)"
+            )
+        selection = Selection(tuple(self.targets), tuple(self.lists)) if narrow else Selection()
+        with opened(self.config_path, self.providers(), self.context(), selection) as ws:
+            yield ws
+
+
+def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    state = ctx.ensure_object(State)
+    if param.name in ("targets", "lists"):
+        getattr(state, param.name).extend(value)
+    elif value:
+        setattr(state, param.name or "", value)
+    return value
+
+
+def common_options(func: F) -> F:
+    """The options every command accepts, before or after its name."""
+    options = [
+        click.option("-c", "--config", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Root YAML file (default: reconciler.yaml).", expose_value=False,
+                     callback=_merge),
+        click.option("--target", "targets", multiple=True, expose_value=False, callback=_merge,
+                     metavar="NAME", help="Only lists of this target (repeatable)."),
+        click.option("--list", "lists", multiple=True, expose_value=False, callback=_merge,
+                     metavar="NAME", help="Only this list (repeatable)."),
+        click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_merge,
+                     help="More detail on stderr."),
+        click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_merge,
+                     help="No progress messages on stderr."),
+        click.option("--no-color", is_flag=True, expose_value=False, callback=_merge,
+                     help="No colour (also when NO_COLOR is set or output is not a TTY)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class ReconcilerGroup(click.Group):
+    """Maps every error to its exit code and a one-line message on stderr."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name or "reconciler", complete_var,
+                                standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            exc.show()
+            code = EXIT_ERROR  # usage errors too: 2 means "changes pending" here
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            code = EXIT_ERROR
+        except ReconcilerError as exc:
+            for line in exc.lines():
+                click.echo(f"Error: {line}", err=True)
+            code = exc.exit_code
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+@click.version_option(__version__, prog_name="reconciler")
+def cli() -> None:
+    """Plan and apply email list segments declared in YAML, like Terraform for segments.
+
+    Exit codes: 0 nothing to change, 1 error, 2 changes pending or drift found,
+    3 refused by a safety limit.
+    """
+
+
+def _state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temporary file renamed into place."""
+    directory = path.resolve().parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        _write_atomic(output, text if text.endswith("\n") else text + "\n")
+        _state().progress(f"Wrote {output}")
+
+
+@cli.command()
+@common_options
+def validate() -> int:
+    """Check the YAML offline: schema, references, and what each provider can express."""
+    with _state().workspace() as ws:
+        config = ws.config
+        segments = sum(len(item.segments) for item in config.lists)
+        click.echo(
+            f"Configuration is valid: {len(config.lists)} list(s), {segments} segment(s), "
+            f"{len(ws.scope)} target(s)."
+        )
+    return EXIT_OK
+
+
+def _policy(allow_delete: tuple[str, ...], allow_deletes: bool) -> SafetyPolicy:
+    return SafetyPolicy(allow_delete=frozenset(allow_delete), allow_all=allow_deletes)
+
+
+allow_delete_options = [
+    click.option("--allow-delete", multiple=True, metavar="NAME",
+                 help="Acknowledge deleting this segment past a safety limit (repeatable)."),
+    click.option("--allow-deletes", is_flag=True,
+                 help="Acknowledge every deletion past the safety limits."),
+]
+
+
+def with_allow_delete(func: F) -> F:
+    for option in reversed(allow_delete_options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@common_options
+@click.option("-o", "--out", "output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also save the plan (JSON) to this file, for `apply FILE`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True, help="Output format on stdout.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when there are changes (0 when none).")
+@with_allow_delete
+def plan(output: Path | None, fmt: str, detailed_exitcode: bool,
+         allow_delete: tuple[str, ...], allow_deletes: bool) -> int:
+    """Read the live state and show what apply would change, rule by rule.
+
+    Exits 3 when a deletion would trip a safety limit that no --allow-delete acknowledges.
+    """
+    state = _state()
+    with state.workspace() as ws:
+        result = ws.plan(_policy(allow_delete, allow_deletes))
+    if output is not None:
+        _write_atomic(output, json.dumps(result.to_document(), indent=2) + "\n")
+        state.progress(f"Saved plan to {output}; apply it with: reconciler apply {output}")
+    click.echo(render_plan(result, fmt, color=state.color and fmt == "text"), nl=False)  # type: ignore[arg-type]
+    if result.safety.tripped:
+        return EXIT_UNSAFE
+    return EXIT_CHANGES if detailed_exitcode and result.changes else EXIT_OK
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        return Plan.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the plan file: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path}: not a plan file written by `reconciler plan -o` "
+            f"({str(exc).splitlines()[0]})"
+        ) from exc
+
+
+def _confirm(state: State, auto_approve: bool) -> bool:
+    if auto_approve:
+        return True
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ConfigError(
+            "apply does not prompt without a terminal: pass --auto-approve, "
+            "or apply a saved plan file (reconciler plan -o plan.json; reconciler apply plan.json)"
+        )
+    return click.confirm("Apply these changes?", default=False, err=True)
+
+
+@cli.command()
+@common_options
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@with_allow_delete
+def apply(plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, ...],
+          allow_deletes: bool) -> int:
+    """Plan (or load PLAN_FILE), confirm, apply, then re-read to confirm convergence.
+
+    A saved plan is refused if the live state changed since it was made.
+    """
+    state = _state()
+    policy = _policy(allow_delete, allow_deletes)
+    with state.workspace(narrow=plan_file is None) as ws:
+        if plan_file is not None:
+            saved = _read_plan(plan_file)
+            result = ws.apply_saved(saved, policy)
+            click.echo(render_apply_result(result, color=state.color), nl=False)
+            if result.ok:
+                ws.check_saved_converged(saved)
+            return EXIT_OK if result.ok else EXIT_ERROR
+        current = ws.plan(policy)
+        click.echo(render_plan(current, "text", color=state.color), nl=False)
+        if current.is_empty:
+            return EXIT_OK
+        if current.safety.tripped:
+            ws.apply(current)  # raises UnsafePlanError before any change
+        if not _confirm(state, auto_approve):
+            click.echo("Apply cancelled.", err=True)
+            return EXIT_ERROR
+        result = ws.apply(current)
+        click.echo(render_apply_result(result, color=state.color), nl=False)
+        if result.ok:
+            ws.check_converged()
+        return EXIT_OK if result.ok else EXIT_ERROR
+
+
+@cli.command()
+@common_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "junit"]),
+              default="text", show_default=True, help="Report format.")
+@click.option("-o", "--out", "output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to this file instead of stdout.")
+def drift(fmt: str, output: Path | None) -> int:
+    """Report live segments that differ from the YAML, and unmanaged ones. Exits 2 on drift."""
+    state = _state()
+    with state.workspace() as ws:
+        report = ws.drift()
+    color = state.color and fmt == "text" and output is None
+    _emit(render_drift(report, fmt, color=color), output)  # type: ignore[arg-type]
+    return EXIT_CHANGES if report.drifted else EXIT_OK
+
+
+@cli.command(name="import")
+@common_options
+@click.option("-o", "--out", "output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the YAML to this file instead of stdout.")
+def import_(output: Path | None) -> int:
+    """Write a target's live lists as YAML (`lists:`) that plans to no changes.
+
+    Needs exactly one --target; --list narrows to the named live lists.
+    """
+    state = _state()
+    if len(state.targets) != 1:
+        raise click.UsageError("import needs exactly one --target NAME")
+    with state.workspace(narrow=False) as ws:
+        live = ws.import_state(state.targets[0], state.lists)
+        text = import_yaml(live, ws.config.defaults.target)
+    _emit(text, output)
+    return EXIT_OK
+
+
+@cli.command()
+@common_options
+def schema() -> int:
+    """Print the JSON Schema of the YAML configuration (for editors and CI)."""
+    document = Config.model_json_schema(by_alias=True)
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "reconciler configuration"
+    click.echo(json.dumps(document, indent=2))
+    return EXIT_OK
+
+
+@cli.command()
+@common_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+def providers(fmt: str) -> int:
+    """List the installed providers and what each can express."""
+    found = {key: describe_capabilities(cls.capabilities)
+             for key, cls in _state().providers().items()}
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
+        return EXIT_OK
+    for key, description in found.items():
+        click.echo(key)
+        for name, value in description.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            if isinstance(value, dict):
+                shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in value.items())
+            click.echo(f"  {name}: {shown}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the console script exits with it)."""
+    code: int = cli.main(args=argv, standalone_mode=False)
+    return code

@@ -1,0 +1,78 @@
+"""Live state -> a YAML file holding ``lists:``, ready for ``include:``, that plans to nothing.
+
+Rules are written in canonical form (providers hand them over canonical, with ``native:``
+for whatever has no canonical equivalent). Leaf rules are written as one-line flow mappings,
+as people write them; ruamel.yaml does the writing, since the file is for people.
+"""
+
+from __future__ import annotations
+
+import io
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from .model import Group, JSONValue, LiveList, LiveSegment, LiveState, Rule
+from .rules import rule_data
+
+__all__ = ["import_yaml"]
+
+
+def _rule_node(rule: Rule) -> JSONValue:
+    if isinstance(rule, Group):
+        members = CommentedSeq(_rule_node(member) for member in rule.rules)
+        return CommentedMap({rule.match: members})
+    node = CommentedMap(rule_data(rule))
+    node.fa.set_flow_style()
+    return node
+
+
+def _segment_node(segment: LiveSegment) -> CommentedMap:
+    node = CommentedMap({"name": segment.name})
+    if segment.match != "all":
+        node["match"] = segment.match
+    node["rules"] = CommentedSeq(_rule_node(rule) for rule in segment.rules)
+    if segment.options:
+        node["options"] = CommentedMap(segment.options)
+    return node
+
+
+def _list_node(live: LiveList, default_target: str | None) -> CommentedMap:
+    node = CommentedMap({"name": live.name})
+    if live.target != default_target:
+        node["target"] = live.target
+    if live.fields:
+        fields = CommentedSeq()
+        for field in live.fields:
+            item = CommentedMap({"name": field.name, "type": field.type})
+            if field.options:
+                item["options"] = list(field.options)
+            item.fa.set_flow_style()
+            fields.append(item)
+        node["fields"] = fields
+    node["segments"] = CommentedSeq(
+        _segment_node(s) for s in sorted(live.segments, key=lambda s: s.name)
+    )
+    return node
+
+
+def import_yaml(live: LiveState, default_target: str | None) -> str:
+    """The live lists as YAML text (``lists:`` only), in a stable order."""
+    root = CommentedMap(
+        {
+            "lists": CommentedSeq(
+                _list_node(item, default_target)
+                for item in sorted(live.lists, key=lambda item: (item.target, item.name))
+            )
+        }
+    )
+    root.yaml_set_start_comment(
+        "Imported by `reconciler import`. Segments here are managed from now on:\n"
+        "review each, then include this file from reconciler.yaml."
+    )
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    out = io.StringIO()
+    yaml.dump(root, out)
+    return out.getvalue()

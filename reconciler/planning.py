@@ -1,0 +1,353 @@
+"""Compare the declared lists with the live state: ``plan`` and ``detect_drift``. Pure.
+
+Identity is the segment's name within its list and target. A live segment named in a
+declared segment's ``renamed_from`` is the same segment under an old name: one update, not a
+delete and a create. Live segments matching a list's ``ignore`` globs are invisible. Two
+live segments answering to one declared name are a conflict, never a silent pick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Protocol
+
+from deepdiff import DeepDiff
+
+from . import rules
+from .errors import ConflictError
+from .model import Config, LiveList, LiveSegment, LiveState, MailingList, Segment
+from .plan import (
+    Action,
+    Change,
+    DriftItem,
+    DriftReport,
+    Plan,
+    SafetyLimit,
+    SafetyReport,
+    Unmanaged,
+    fingerprint,
+    segment_digests,
+)
+from .provider import Capabilities
+from .shapes import to_cnf
+
+__all__ = [
+    "Canon",
+    "SafetyPolicy",
+    "acknowledge",
+    "detect_drift",
+    "plan",
+    "segment_diff",
+    "stale_reasons",
+]
+
+
+class Canon(Protocol):
+    """What planning needs from a provider: its capabilities and its canonical form."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def canonical(self, segment: Segment) -> Segment: ...
+
+
+@dataclass(frozen=True)
+class SafetyPolicy:
+    """Deletion limits: more than ``max_fraction`` of a list's segments (once it has
+    ``min_segments`` or more), or leaving a list empty, needs acknowledgement."""
+
+    max_fraction: float = 0.3
+    min_segments: int = 10
+    allow_delete: frozenset[str] = frozenset()
+    allow_all: bool = False
+
+
+@dataclass
+class _Match:
+    """The outcome of matching one list: pairs, creations and leftovers."""
+
+    pairs: list[tuple[Segment, LiveSegment]] = field(default_factory=list)
+    missing: list[Segment] = field(default_factory=list)
+    leftover: list[LiveSegment] = field(default_factory=list)
+
+
+def _visible(live: LiveList | None, declared: MailingList) -> list[LiveSegment]:
+    if live is None:
+        return []
+    patterns = declared.ignore
+    return [s for s in live.segments if not any(fnmatchcase(s.name, p) for p in patterns)]
+
+
+def _match_list(declared: MailingList, live_segments: Sequence[LiveSegment]) -> _Match:
+    by_name: dict[str, list[LiveSegment]] = {}
+    for segment in live_segments:
+        by_name.setdefault(segment.name, []).append(segment)
+    conflicts = [
+        f'list "{declared.name}" has {len(found)} live segments named "{name}" '
+        f"(ids {', '.join(s.id for s in found)}); rename or delete all but one"
+        for name, found in by_name.items()
+        if len(found) > 1 and not _ignored_duplicate(declared, name)
+    ]
+    if conflicts:
+        raise ConflictError("; ".join(conflicts))
+    claimed: set[str] = set()
+    result = _Match()
+    waiting: list[Segment] = []
+    for segment in declared.segments:
+        found = by_name.get(segment.name)
+        if found:
+            result.pairs.append((segment, found[0]))
+            claimed.add(found[0].id)
+        else:
+            waiting.append(segment)
+    for segment in waiting:
+        old = [by_name[n][0] for n in segment.renamed_from if n in by_name]
+        old = [s for s in old if s.id not in claimed]
+        if len(old) > 1:
+            raise ConflictError(
+                f'segment "{segment.name}" in list "{declared.name}" was renamed from '
+                f"several live segments ({', '.join(f'{s.name} #{s.id}' for s in old)}); "
+                "keep one name in renamed_from"
+            )
+        if old:
+            result.pairs.append((segment, old[0]))
+            claimed.add(old[0].id)
+        else:
+            result.missing.append(segment)
+    result.leftover = [s for s in live_segments if s.id not in claimed]
+    return result
+
+
+def _ignored_duplicate(declared: MailingList, name: str) -> bool:
+    """Duplicates the list does not manage are not our conflict (only unmanaged ones)."""
+    return all(name != s.name and name not in s.renamed_from for s in declared.segments)
+
+
+def _as_segment(live: LiveSegment) -> Segment:
+    return Segment.model_construct(
+        name=live.name,
+        renamed_from=(),
+        match=live.match,
+        rules=live.rules,
+        options=live.options,
+    )
+
+
+def _options_diff(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
+    """Declared options compared with live ones; keys only the platform sets are ignored."""
+    live = {k: before.get(k) for k in after}
+    found = DeepDiff(live, dict(after), ignore_order=True, verbose_level=2)
+    lines: list[str] = []
+    for kind in ("values_changed", "type_changes"):
+        for path, change in found.get(kind, {}).items():
+            where = path.replace("root", "options", 1)
+            lines.append(f"~ {where}: {change['old_value']!r} -> {change['new_value']!r}")
+    for kind, symbol in (("dictionary_item_added", "+"), ("iterable_item_added", "+")):
+        for path, value in found.get(kind, {}).items():
+            lines.append(f"{symbol} {path.replace('root', 'options', 1)}: {value!r}")
+    for kind in ("dictionary_item_removed", "iterable_item_removed"):
+        for path, value in found.get(kind, {}).items():
+            lines.append(f"- {path.replace('root', 'options', 1)}: {value!r}")
+    return lines
+
+
+def segment_diff(declared: Segment, live: LiveSegment, canon: Canon) -> list[str]:
+    """Readable differences between a declared segment and its live counterpart."""
+    want = canon.canonical(declared)
+    have = canon.canonical(_as_segment(live))
+    lines: list[str] = []
+    if want.name != have.name:
+        lines.append(f'~ name: "{have.name}" -> "{want.name}"')
+    if rules.segment_key(want.match, want.rules) != rules.segment_key(have.match, have.rules):
+        lines.extend(rules.diff_lines(have.match, have.rules, want.match, want.rules))
+    if want.options:
+        lines.extend(_options_diff(have.options, want.options))
+    return lines
+
+
+def _only_groups_appended(declared: Segment, live: LiveSegment, canon: Canon) -> bool:
+    """True when the rules differ only by whole AND-ed groups added (same name/options)."""
+    if Action.ADD_RULE_GROUP not in canon.capabilities.changes or declared.name != live.name:
+        return False
+    if declared.options and _options_diff(live.options, declared.options):
+        return False
+    have = {rules.key(rules.group_of("any", c)) for c in to_cnf(live.match, live.rules)}
+    want = {rules.key(rules.group_of("any", c)) for c in to_cnf(declared.match, declared.rules)}
+    return bool(have) and have < want
+
+
+def _segment_changes(
+    target: str, declared: MailingList, matched: _Match, canon: Canon
+) -> Iterator[Change]:
+    for segment in matched.missing:
+        yield Change(
+            action=Action.CREATE_SEGMENT,
+            target=target,
+            list=declared.name,
+            segment=segment.name,
+            after=segment,
+            source=segment.source,
+        )
+    for segment, live in matched.pairs:
+        lines = segment_diff(segment, live, canon)
+        if not lines:
+            continue
+        grows = _only_groups_appended(segment, live, canon)
+        yield Change(
+            action=Action.ADD_RULE_GROUP if grows else Action.UPDATE_SEGMENT,
+            target=target,
+            list=declared.name,
+            segment=segment.name,
+            before=live,
+            after=segment,
+            diff=tuple(lines),
+            source=segment.source,
+        )
+
+
+def _list_changes(
+    target: str, declared: MailingList, live: LiveList | None, matched: _Match, canon: Canon
+) -> Iterator[Change]:
+    if live is None:
+        yield Change(action=Action.CREATE_LIST, target=target, list=declared.name,
+                     source=declared.source)
+    have = {f.name.casefold() for f in live.fields} if live else set()
+    for field_def in declared.fields:
+        if field_def.name.casefold() not in have:
+            yield Change(
+                action=Action.CREATE_FIELD,
+                target=target,
+                list=declared.name,
+                field=field_def,
+                source=declared.source,
+            )
+    yield from _segment_changes(target, declared, matched, canon)
+    if declared.prune:
+        for segment in matched.leftover:
+            yield Change(
+                action=Action.DELETE_SEGMENT,
+                target=target,
+                list=declared.name,
+                segment=segment.name,
+                before=segment,
+            )
+
+
+def _safety(
+    target: str, declared: MailingList, visible: int, changes: Sequence[Change],
+    policy: SafetyPolicy,
+) -> SafetyLimit | None:
+    deletes = tuple(c.segment or "" for c in changes if c.is_delete)
+    if not deletes:
+        return None
+    creates = sum(1 for c in changes if c.action is Action.CREATE_SEGMENT)
+    if visible - len(deletes) + creates <= 0:
+        reason = (
+            f'deleting all {len(deletes)} segments of list "{declared.name}" would leave it '
+            "with no segments"
+        )
+    elif visible >= policy.min_segments and len(deletes) / visible > policy.max_fraction:
+        share = round(100 * len(deletes) / visible)
+        reason = (
+            f'deleting {len(deletes)} of {visible} segments ({share}%) from list '
+            f'"{declared.name}" exceeds the limit of {round(100 * policy.max_fraction)}%'
+        )
+    else:
+        return None
+    acknowledged = policy.allow_all or all(name in policy.allow_delete for name in deletes)
+    return SafetyLimit(
+        target=target, list=declared.name, reason=reason, deletes=deletes,
+        acknowledged=acknowledged,
+    )
+
+
+def _target_of(declared: MailingList, config: Config) -> str:
+    return declared.target or config.defaults.target or ""
+
+
+def plan(
+    config: Config,
+    live: LiveState,
+    providers: Mapping[str, Canon],
+    policy: SafetyPolicy = SafetyPolicy(),
+) -> Plan:
+    """Every change that makes ``live`` match the declared lists of ``config``, in order."""
+    changes: list[Change] = []
+    unmanaged: list[Unmanaged] = []
+    limits: list[SafetyLimit] = []
+    scope: dict[str, list[str]] = {}
+    for declared in config.lists:
+        target = _target_of(declared, config)
+        scope.setdefault(target, []).append(declared.name)
+        live_list = live.find(target, declared.name)
+        visible = _visible(live_list, declared)
+        matched = _match_list(declared, visible)
+        list_changes = list(_list_changes(target, declared, live_list, matched, providers[target]))
+        changes.extend(list_changes)
+        if not declared.prune:
+            unmanaged.extend(
+                Unmanaged(target=target, list=declared.name, segment=s.name, segment_id=s.id)
+                for s in matched.leftover
+            )
+        limit = _safety(target, declared, len(visible), list_changes, policy)
+        if limit is not None:
+            limits.append(limit)
+    digests = segment_digests(live)
+    return Plan(
+        changes=tuple(sorted(changes, key=Change.sort_key)),
+        unmanaged=tuple(unmanaged),
+        safety=SafetyReport(
+            max_delete_fraction=policy.max_fraction,
+            min_segments_for_fraction=policy.min_segments,
+            limits=tuple(limits),
+        ),
+        fingerprint=fingerprint(digests),
+        live_digests=digests,
+        scope={target: tuple(names) for target, names in scope.items()},
+    )
+
+
+def acknowledge(current: Plan, policy: SafetyPolicy) -> Plan:
+    """A saved plan with its safety limits re-judged under this run's flags."""
+    limits = tuple(
+        limit.model_copy(update={"acknowledged": limit.acknowledged or policy.allow_all
+                                 or all(n in policy.allow_delete for n in limit.deletes)})
+        for limit in current.safety.limits
+    )
+    return current.model_copy(
+        update={"safety": current.safety.model_copy(update={"limits": limits})}
+    )
+
+
+def detect_drift(config: Config, live: LiveState, providers: Mapping[str, Canon]) -> DriftReport:
+    """One item per segment in scope: in sync, changed, missing, unmanaged or extra."""
+    items: list[DriftItem] = []
+    for declared in config.lists:
+        target = _target_of(declared, config)
+        live_list = live.find(target, declared.name)
+        matched = _match_list(declared, _visible(live_list, declared))
+        canon = providers[target]
+        base = {"target": target, "list": declared.name}
+        for segment, live_segment in matched.pairs:
+            lines = segment_diff(segment, live_segment, canon)
+            status = "changed" if lines else "in_sync"
+            items.append(DriftItem(**base, segment=segment.name, status=status, diff=tuple(lines)))
+        items.extend(DriftItem(**base, segment=s.name, status="missing") for s in matched.missing)
+        leftover = "extra" if declared.prune else "unmanaged"
+        items.extend(DriftItem(**base, segment=s.name, status=leftover) for s in matched.leftover)
+    return DriftReport(items=tuple(items))
+
+
+def stale_reasons(saved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """What changed between the live state a plan was made from and the live state now."""
+    reasons: list[str] = []
+    for name in sorted(saved.keys() | current.keys()):
+        if name not in current:
+            reasons.append(f"{name} is gone")
+        elif name not in saved:
+            reasons.append(f"{name} appeared")
+        elif saved[name] != current[name]:
+            reasons.append(f"{name} changed")
+    return reasons

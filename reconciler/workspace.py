@@ -1,0 +1,191 @@
+"""The library behind the commands: a loaded configuration, its providers, and the verbs.
+
+``Workspace.open`` loads and validates the YAML, narrows it to the selected targets and
+lists, and builds one provider per target on first use. Each command of the CLI makes one
+call here and renders the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .applying import apply_plan, check_safety, unconverged
+from .config import load_config, locate_source
+from .errors import ConfigError, ConvergenceError, StalePlanError
+from .model import Config, LiveState
+from .plan import ApplyResult, DriftReport, Plan, segment_digests
+from .planning import SafetyPolicy, acknowledge, detect_drift, plan, stale_reasons
+from .provider import Provider, ProviderContext, Scope
+from .registry import Registry
+from .validation import validate_config
+
+__all__ = ["Selection", "Workspace"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """``--target`` and ``--list`` narrowing; empty means everything."""
+
+    targets: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
+
+
+def _narrow(config: Config, selection: Selection) -> Config:
+    known_targets = set(config.targets)
+    for name in selection.targets:
+        if name not in known_targets:
+            raise ConfigError(f'--target "{name}": no such target in the configuration')
+    known_lists = {item.name for item in config.lists}
+    for name in selection.lists:
+        if name not in known_lists:
+            raise ConfigError(f'--list "{name}": no such list in the configuration')
+    kept = tuple(
+        item
+        for item in config.lists
+        if (not selection.targets or item.target in selection.targets)
+        and (not selection.lists or item.name in selection.lists)
+    )
+    return config.model_copy(update={"lists": kept})
+
+
+class Workspace:
+    """A validated configuration narrowed to a selection, with its providers."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry,
+        context: ProviderContext,
+        selection: Selection = Selection(),
+    ) -> None:
+        self.config = _narrow(config, selection)
+        self.registry = registry
+        self.context = context
+        self._providers: dict[str, Provider] = {}
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        registry: Registry,
+        context: ProviderContext,
+        selection: Selection = Selection(),
+    ) -> Workspace:
+        config = load_config(path)
+        validate_config(config, registry)
+        return cls(config, registry, context, selection)
+
+    def provider(self, target: str) -> Provider:
+        """The provider of one target, built on first use."""
+        if target not in self._providers:
+            if target not in self.config.targets:
+                raise ConfigError(f'no target named "{target}" in the configuration')
+            spec = self.config.targets[target]
+            factory = self.registry[spec.provider]
+            settings = factory.settings_model.model_validate(spec.settings)
+            context = dataclasses.replace(
+                self.context,
+                max_concurrency=spec.max_concurrency,
+                requests_per_second=spec.requests_per_second,
+            )
+            self._providers[target] = factory(target, settings, context)
+        return self._providers[target]
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+        self._providers.clear()
+
+    @property
+    def scope(self) -> dict[str, tuple[str, ...]]:
+        """The declared list names of each target in the selection."""
+        found: dict[str, list[str]] = {}
+        for item in self.config.lists:
+            found.setdefault(item.target or "", []).append(item.name)
+        return {target: tuple(names) for target, names in found.items()}
+
+    def fetch(self, scope: dict[str, tuple[str, ...]] | None = None) -> LiveState:
+        """The live state of every list in scope, across targets."""
+        lists = []
+        for target, names in (scope if scope is not None else self.scope).items():
+            self.context.progress(f"Reading {len(names)} list(s) from target {target!r}...")
+            lists.extend(self.provider(target).fetch(Scope(frozenset(names))).lists)
+        return LiveState(lists=tuple(lists))
+
+    def _providers_for(self, targets: Sequence[str]) -> dict[str, Provider]:
+        return {target: self.provider(target) for target in targets}
+
+    def plan(self, policy: SafetyPolicy = SafetyPolicy()) -> Plan:
+        live = self.fetch()
+        return plan(self.config, live, self._providers_for(list(self.scope)), policy)
+
+    def drift(self) -> DriftReport:
+        live = self.fetch()
+        return detect_drift(self.config, live, self._providers_for(list(self.scope)))
+
+    def apply(self, current: Plan) -> ApplyResult:
+        """Apply a plan just made from this configuration (safety limits first)."""
+        check_safety(current)
+        return self._run(current)
+
+    def check_converged(self) -> None:
+        """Plan again after an apply: anything left to change is a convergence failure."""
+        again = self.plan()
+        if again.changes:
+            lines = [
+                f"{c.action.value} {c.segment or c.list} ({'; '.join(c.diff) or 'missing'})"
+                for c in again.changes
+            ]
+            raise ConvergenceError(
+                "apply finished but planning again still shows changes, so the target did "
+                "not store what it was sent: " + " | ".join(lines)
+            )
+
+    def apply_saved(self, saved: Plan, policy: SafetyPolicy) -> ApplyResult:
+        """Apply a saved plan if the live state it was made from has not changed since."""
+        saved = acknowledge(saved, policy)
+        check_safety(saved)
+        live = self.fetch(saved.scope)
+        reasons = stale_reasons(saved.live_digests, segment_digests(live))
+        if reasons:
+            more = f"; and {len(reasons) - 10} more" if len(reasons) > 10 else ""
+            raise StalePlanError(
+                "the saved plan is stale: the live state changed since it was made ("
+                + "; ".join(reasons[:10]) + more + "). Run plan again."
+            )
+        return self._run(saved)
+
+    def check_saved_converged(self, saved: Plan) -> None:
+        """After applying a saved plan, every change must read back as applied."""
+        live = self.fetch(saved.scope)
+        problems = unconverged(saved, live, self._providers_for(list(saved.scope)))
+        if problems:
+            raise ConvergenceError("apply did not converge: " + "; ".join(problems))
+
+    def import_state(self, target: str, lists: Sequence[str]) -> LiveState:
+        """Everything a target holds (or just the named lists), for ``import``."""
+        names = frozenset(lists) if lists else None
+        self.context.progress(f"Reading target {target!r}...")
+        return self.provider(target).fetch(Scope(names))
+
+    def _run(self, current: Plan) -> ApplyResult:
+        providers = self._providers_for(sorted({c.target for c in current.changes}))
+        return apply_plan(
+            current, providers, locate=locate_source, progress=self.context.progress
+        )
+
+
+@contextmanager
+def opened(
+    path: Path, registry: Registry, context: ProviderContext, selection: Selection
+) -> Iterator[Workspace]:
+    """``Workspace.open`` as a context manager that closes every provider."""
+    workspace = Workspace.open(path, registry, context, selection)
+    try:
+        yield workspace
+    finally:
+        workspace.close()
