@@ -1,0 +1,396 @@
+"""Plans, drift reports and apply results as text, JSON, markdown or JUnit XML. Pure.
+
+Each report is first reduced to one small view: entries grouped by target and list, each a
+header (``+ segment "X" (Newsletter @ local)``) with its rule-level detail lines. The text
+and markdown formats only lay that view out, so neither repeats the walk over a plan. JSON
+is the models' own document. Every function returns a string ending in a newline; nothing
+here prints (only ``cli.py`` writes to the terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from . import rules
+from .model import LiveSegment, Segment
+from .plan import Action, ApplyResult, Change, DriftItem, DriftReport, Plan, SafetyLimit
+
+__all__ = ["DriftFormat", "PlanFormat", "render_apply_result", "render_drift", "render_plan"]
+
+PlanFormat = Literal["text", "json", "markdown"]
+DriftFormat = Literal["text", "json", "markdown", "junit"]
+
+_RESET = "\x1b[0m"
+_BOLD = "\x1b[1m"
+_COLOURS = {"+": "\x1b[32m", "~": "\x1b[33m", "-": "\x1b[31m", "!": "\x1b[1;31m"}
+_STATUS_COLOURS = {"applied": "+", "failed": "-", "skipped": "~"}
+
+UNMANAGED_HEADING = "Unmanaged (not declared, left alone because the list does not prune):"
+NO_CHANGES = "No changes. The live state matches the configuration."
+PLAN_SUMMARY = "Plan: {create} to create, {update} to update, {delete} to delete."
+
+_DRIFT_SYMBOLS = {"changed": "~", "missing": "+", "unmanaged": "?", "extra": "-"}
+_DRIFT_NOTES = {
+    "changed": "differs from the configuration",
+    "missing": "declared but missing from the platform",
+    "unmanaged": "not declared; left alone because the list does not prune",
+    "extra": "not declared; apply would delete it because the list prunes",
+}
+
+
+# --- the view --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One change or drifted segment: a header line, detail lines and a table row."""
+
+    symbol: str
+    title: str
+    details: tuple[str, ...]
+    row: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _Group:
+    target: str
+    list: str
+    entries: tuple[_Entry, ...]
+
+
+def _grouped(keyed: Iterable[tuple[tuple[str, str], _Entry]]) -> tuple[_Group, ...]:
+    """Entries grouped by (target, list), groups in order of first appearance."""
+    groups: dict[tuple[str, str], list[_Entry]] = {}
+    for where, entry in keyed:
+        groups.setdefault(where, []).append(entry)
+    return tuple(_Group(t, name, tuple(entries)) for (t, name), entries in groups.items())
+
+
+def _quote(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
+
+
+def _segment_title(name: str, list_name: str, target: str) -> str:
+    return f"segment {_quote(name)} ({list_name} @ {target})"
+
+
+def _title(change: Change) -> str:
+    """The header of one change: ``segment "Old" -> "New" (Newsletter @ local)``."""
+    if change.action is Action.CREATE_LIST:
+        return f"list {_quote(change.list)} ({change.target})"
+    if change.action is Action.CREATE_FIELD and change.field is not None:
+        field = change.field
+        return f"field {_quote(field.name)} ({field.type}) in list {_quote(change.list)}"
+    new = change.after.name if change.after else change.segment or ""
+    old = change.before.name if change.before else new
+    name = _quote(new) if old == new else f"{_quote(old)} -> {_quote(new)}"
+    return f"segment {name} ({change.list} @ {change.target})"
+
+
+def _whole_segment(symbol: str, segment: Segment | LiveSegment | None) -> tuple[str, ...]:
+    """Every rule of a created (``+``) or deleted (``-``) segment as a detail line."""
+    if segment is None:
+        return ()
+    lines = [f"{symbol} {rules.render(rule)}" for rule in segment.rules]
+    if segment.match == "any" and len(segment.rules) > 1:
+        lines.insert(0, f"{symbol} match: any")
+    if segment.options:
+        options = json.dumps(segment.options, sort_keys=True, ensure_ascii=False, default=str)
+        lines.append(f"{symbol} options: {options}")
+    return tuple(lines)
+
+
+def _details(change: Change) -> tuple[str, ...]:
+    if change.diff:
+        return change.diff
+    if change.action is Action.CREATE_SEGMENT:
+        return _whole_segment("+", change.after)
+    if change.action is Action.DELETE_SEGMENT:
+        return _whole_segment("-", change.before)
+    return ()
+
+
+def _change_entry(change: Change) -> _Entry:
+    item = change.segment or (f"field {change.field.name}" if change.field else "")
+    row = (change.action.value, change.target, change.list, item)
+    return _Entry(change.symbol, _title(change), _details(change), row)
+
+
+@dataclass(frozen=True)
+class _Safety:
+    """One list's deletion limit: why it trips, and what to do about it."""
+
+    tripped: bool
+    reason: str
+    advice: tuple[str, ...]
+
+
+def _safety(limit: SafetyLimit) -> _Safety:
+    reason = limit.reason.rstrip(".") + "."
+    names = ", ".join(_quote(name) for name in limit.deletes)
+    if limit.acknowledged:
+        return _Safety(False, reason, (f"Deleting: {names}.",))
+    flags = " ".join(f"--allow-delete {shlex.quote(name)}" for name in limit.deletes)
+    advice = (
+        f"Segments to delete: {names}.",
+        f"Acknowledge with {flags}, or all with --allow-deletes.",
+    )
+    return _Safety(True, reason, advice)
+
+
+@dataclass(frozen=True)
+class _PlanView:
+    groups: tuple[_Group, ...]
+    unmanaged: tuple[str, ...]
+    safety: tuple[_Safety, ...]
+    summary: str
+
+
+def _plan_view(plan: Plan) -> _PlanView:
+    keyed = (((c.target, c.list), _change_entry(c)) for c in plan.changes)
+    unmanaged = tuple(
+        f"{_segment_title(u.segment, u.list, u.target)}, id {u.segment_id}" for u in plan.unmanaged
+    )
+    summary = NO_CHANGES if plan.is_empty else PLAN_SUMMARY.format(**plan.summary())
+    safety = tuple(_safety(limit) for limit in plan.safety.limits)
+    return _PlanView(_grouped(keyed), unmanaged, safety, summary)
+
+
+def _drift_entry(item: DriftItem) -> _Entry:
+    title = _segment_title(item.segment, item.list, item.target)
+    row = (item.status, item.target, item.list, item.segment)
+    return _Entry(_DRIFT_SYMBOLS[item.status], title, item.diff, row, _DRIFT_NOTES[item.status])
+
+
+def _drift_summary(report: DriftReport) -> str:
+    counts = report.summary()
+    drifted = len(report.items) - counts["in_sync"]
+    if not drifted:
+        return f"No drift. {_segments(counts['in_sync'])} in sync."
+    verb = "differs" if drifted == 1 else "differ"
+    kinds = ", ".join(f"{counts[status]} {status}" for status in _DRIFT_SYMBOLS)
+    return f"Drift: {_segments(drifted)} {verb} ({kinds}); {counts['in_sync']} in sync."
+
+
+def _segments(count: int) -> str:
+    return f"{count} segment" if count == 1 else f"{count} segments"
+
+
+# --- text ------------------------------------------------------------------------------
+
+
+def _paint(text: str, symbol: str, color: bool) -> str:
+    code = _COLOURS.get(symbol)
+    return f"{code}{text}{_RESET}" if color and code else text
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"{_BOLD}{text}{_RESET}" if color else text
+
+
+def _text_groups(groups: Sequence[_Group], color: bool) -> list[str]:
+    lines: list[str] = []
+    for group in groups:
+        for entry in group.entries:
+            note = f": {entry.note}" if entry.note else ""
+            symbol = _paint(entry.symbol, entry.symbol, color)
+            lines.append(f"  {symbol} {_bold(entry.title, color)}{note}")
+            lines.extend(f"      {_paint(line, line[:1], color)}" for line in entry.details)
+        lines.append("")
+    return lines
+
+
+def _plan_text(view: _PlanView, color: bool) -> str:
+    lines = _text_groups(view.groups, color)
+    if view.unmanaged:
+        lines.append(_bold(UNMANAGED_HEADING, color))
+        lines.extend(f"  {line}" for line in view.unmanaged)
+        lines.append("")
+    for block in view.safety:
+        if block.tripped:
+            lines.append(_paint(f"! Safety limit: {block.reason}", "!", color))
+        else:
+            lines.append(f"  Safety limit acknowledged: {block.reason}")
+        lines.extend(f"  {line}" for line in block.advice)
+        lines.append("")
+    lines.append(_bold(view.summary, color))
+    return "\n".join(lines) + "\n"
+
+
+# --- markdown --------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
+def _md(text: str) -> str:
+    """Text safe inside a markdown paragraph or table cell."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
+def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    lines.extend("| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows)
+    return lines
+
+
+def _md_code(text: str) -> str:
+    """A code span that survives backticks in ``text``."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    return f"{ticks} {text} {ticks}" if longest else f"{ticks}{text}{ticks}"
+
+
+def _md_fence(lines: Sequence[str], language: str) -> list[str]:
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", *lines, fence]
+
+
+def _md_details(groups: Sequence[_Group]) -> list[str]:
+    lines: list[str] = []
+    for entry in (entry for group in groups for entry in group.entries):
+        if entry.details:
+            lines += ["", _md_code(f"{entry.symbol} {entry.title}"), ""]
+            lines += _md_fence(entry.details, "diff")
+    return lines
+
+
+def _plan_markdown(view: _PlanView) -> str:
+    lines = ["### Reconciler plan", "", f"**{_md(view.summary)}**"]
+    entries = [entry for group in view.groups for entry in group.entries]
+    if entries:
+        lines += ["", *_md_table(("action", "target", "list", "segment"), (e.row for e in entries))]
+        lines += _md_details(view.groups)
+    if view.unmanaged:
+        lines += [
+            "",
+            "#### Unmanaged",
+            "",
+            "Not declared, left alone because the list does not prune:",
+            "",
+        ]
+        lines.extend(f"- {_md_code(line)}" for line in view.unmanaged)
+    if view.safety:
+        lines += ["", "#### Safety limits", ""]
+        for block in view.safety:
+            label = "Refused" if block.tripped else "Acknowledged"
+            lines.append(f"- **{label}:** {_md(' '.join((block.reason, *block.advice)))}")
+    return "\n".join(lines) + "\n"
+
+
+# --- plans -----------------------------------------------------------------------------
+
+
+def render_plan(plan: Plan, fmt: PlanFormat, *, color: bool = False) -> str:
+    """A plan as Terraform-style text, the format_version 1 JSON document, or markdown."""
+    if fmt == "json":
+        return json.dumps(plan.to_document(), indent=2, sort_keys=False) + "\n"
+    view = _plan_view(plan)
+    if fmt == "markdown":
+        return _plan_markdown(view)
+    if fmt == "text":
+        return _plan_text(view, color)
+    raise ValueError(f"unknown plan format {fmt!r}; use text, json or markdown")
+
+
+# --- drift -----------------------------------------------------------------------------
+
+
+def _drift_groups(report: DriftReport) -> tuple[_Group, ...]:
+    return _grouped(((item.target, item.list), _drift_entry(item)) for item in report.drifted)
+
+
+def _drift_text(report: DriftReport, color: bool) -> str:
+    lines = _text_groups(_drift_groups(report), color)
+    lines.append(_bold(_drift_summary(report), color))
+    return "\n".join(lines) + "\n"
+
+
+def _drift_markdown(report: DriftReport) -> str:
+    lines = ["### Reconciler drift", "", f"**{_md(_drift_summary(report))}**"]
+    groups = _drift_groups(report)
+    rows = (entry.row for group in groups for entry in group.entries)
+    if report.drifted:
+        lines += ["", *_md_table(("status", "target", "list", "segment"), rows)]
+        lines += _md_details(groups)
+    return "\n".join(lines) + "\n"
+
+
+def _drift_json(report: DriftReport) -> str:
+    counts = report.summary()
+    summary = {**counts, "drifted": len(report.items) - counts["in_sync"]}
+    document = {
+        "format_version": report.format_version,
+        "items": [item.model_dump(mode="json") for item in report.items],
+        "summary": summary,
+    }
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: characters it forbids become U+FFFD (escaping is ET's job)."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _drift_junit(report: DriftReport) -> str:
+    """One test case per segment, a failure for each drifted one."""
+    total, failures = str(len(report.items)), str(len(report.drifted))
+    root = ET.Element("testsuites", name="reconciler", tests=total, failures=failures)
+    suite = ET.SubElement(
+        root, "testsuite", name="reconciler drift", tests=total, failures=failures, errors="0"
+    )
+    for item in report.items:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=_xml_text(f"{item.target}.{item.list}"),
+            name=_xml_text(item.segment),
+        )
+        if item.status != "in_sync":
+            title = _segment_title(item.segment, item.list, item.target)
+            message = f"{title}: {_DRIFT_NOTES[item.status]}"
+            failure = ET.SubElement(case, "failure", message=_xml_text(message), type=item.status)
+            failure.text = _xml_text("\n".join(item.diff) or message)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def render_drift(report: DriftReport, fmt: DriftFormat, *, color: bool = False) -> str:
+    """A drift report as text, JSON, markdown or JUnit XML."""
+    if fmt == "text":
+        return _drift_text(report, color)
+    if fmt == "json":
+        return _drift_json(report)
+    if fmt == "markdown":
+        return _drift_markdown(report)
+    if fmt == "junit":
+        return _drift_junit(report)
+    raise ValueError(f"unknown drift format {fmt!r}; use text, json, markdown or junit")
+
+
+# --- apply results ---------------------------------------------------------------------
+
+
+def render_apply_result(result: ApplyResult, *, color: bool = False) -> str:
+    """One line per change applied, failed or skipped, then the counts."""
+    lines: list[str] = []
+    for outcome in result.outcomes:
+        change = outcome.change
+        status = _paint(outcome.status, _STATUS_COLOURS[outcome.status], color)
+        padding = " " * (9 - len(outcome.status))
+        message = outcome.message.replace("\n", "\n" + " " * 11)
+        reason = f": {message}" if message else ""
+        lines.append(f"{status}{padding}{change.symbol} {_title(change)}{reason}")
+    counts = (f"{result.count(status)} {status}" for status in ("applied", "failed", "skipped"))
+    lines.append(_bold(f"Apply: {', '.join(counts)}.", color))
+    return "\n".join(lines) + "\n"
