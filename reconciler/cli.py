@@ -9,6 +9,7 @@ no command calls ``sys.exit``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -75,6 +76,9 @@ class State:
 
     @contextmanager
     def workspace(self, narrow: bool = True) -> Iterator[Workspace]:
+        if self.verbose:
+            logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                                format="%(levelname)s %(name)s: %(message)s")
         if not self.config_path.exists():
             raise ConfigError(
                 f"{self.config_path}: configuration file not found "

@@ -203,7 +203,9 @@ class Group(_Model):
     @classmethod
     def of(cls, match: Match, rules: tuple[Rule, ...]) -> Group:
         """Build a group without validation (rules are already valid models)."""
-        return cls.model_construct(**{f"{match}_": tuple(rules)})
+        if match == "any":
+            return cls.model_construct(any_=tuple(rules), all_=None)
+        return cls.model_construct(any_=None, all_=tuple(rules))
 
 
 Rule = Annotated[

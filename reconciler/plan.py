@@ -28,7 +28,7 @@ __all__ = [
     "segment_digests",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Literal[1] = 1
 
 
 class Action(StrEnum):

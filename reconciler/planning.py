@@ -82,8 +82,8 @@ def _visible(live: LiveList | None, declared: MailingList) -> list[LiveSegment]:
 
 def _match_list(declared: MailingList, live_segments: Sequence[LiveSegment]) -> _Match:
     by_name: dict[str, list[LiveSegment]] = {}
-    for segment in live_segments:
-        by_name.setdefault(segment.name, []).append(segment)
+    for live in live_segments:
+        by_name.setdefault(live.name, []).append(live)
     conflicts = [
         f'list "{declared.name}" has {len(found)} live segments named "{name}" '
         f"(ids {', '.join(s.id for s in found)}); rename or delete all but one"

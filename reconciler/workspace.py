@@ -16,7 +16,7 @@ from pathlib import Path
 from .applying import apply_plan, check_safety, unconverged
 from .config import load_config, locate_source
 from .errors import ConfigError, ConvergenceError, StalePlanError
-from .model import Config, LiveState
+from .model import Config, LiveList, LiveState
 from .plan import ApplyResult, DriftReport, Plan, segment_digests
 from .planning import SafetyPolicy, acknowledge, detect_drift, plan, stale_reasons
 from .provider import Provider, ProviderContext, Scope
@@ -110,7 +110,7 @@ class Workspace:
 
     def fetch(self, scope: dict[str, tuple[str, ...]] | None = None) -> LiveState:
         """The live state of every list in scope, across targets."""
-        lists = []
+        lists: list[LiveList] = []
         for target, names in (scope if scope is not None else self.scope).items():
             self.context.progress(f"Reading {len(names)} list(s) from target {target!r}...")
             lists.extend(self.provider(target).fetch(Scope(frozenset(names))).lists)
