@@ -97,7 +97,7 @@ def _group_key(match: str, rules: Iterable[Rule]) -> Key:
         else:
             keys.add(k)
     # Keys of one kind share their layout position by position, so they sort directly.
-    members = sorted(keys)  # type: ignore[type-var]
+    members = sorted(keys)
     if len(members) == 1:
         return members[0]
     return ("group", match, tuple(members))
@@ -130,7 +130,7 @@ def normalise(rule: Rule) -> Rule:
                 seen.setdefault(key(inner), inner)
         else:
             seen.setdefault(key(normal), normal)
-    ordered = [seen[k] for k in sorted(seen)]  # type: ignore[type-var]
+    ordered = [seen[k] for k in sorted(seen)]
     if len(ordered) == 1:
         return ordered[0]
     return Group.of(rule.match, tuple(ordered))
