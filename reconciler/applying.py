@@ -69,7 +69,9 @@ class _Dependencies:
 
 
 def _describe(change: Change) -> str:
-    name = change.segment or (change.field.name if change.field else change.list)
+    if change.action is Action.CREATE_LIST:
+        return f"create_list {change.list!r}"
+    name = change.segment or (change.field.name if change.field else "")
     return f"{change.action.value} {name!r} in list {change.list!r}"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from . import __version__
 from .errors import ConfigError, ReconcilerError
@@ -58,7 +59,7 @@ class State:
 
     @property
     def color(self) -> bool:
-        if self.no_color or "NO_COLOR" in os.environ:
+        if self.no_color or os.environ.get("NO_COLOR"):
             return False
         return sys.stdout.isatty()
 
@@ -77,8 +78,9 @@ class State:
     @contextmanager
     def workspace(self, narrow: bool = True) -> Iterator[Workspace]:
         if self.verbose:
-            logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                                format="%(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(
+                level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+            )
         if not self.config_path.exists():
             raise ConfigError(
                 f"{self.config_path}: configuration file not found "
@@ -101,19 +103,55 @@ def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def common_options(func: F) -> F:
     """The options every command accepts, before or after its name."""
     options = [
-        click.option("-c", "--config", type=click.Path(path_type=Path, dir_okay=False),
-                     help="Root YAML file (default: reconciler.yaml).", expose_value=False,
-                     callback=_merge),
-        click.option("--target", "targets", multiple=True, expose_value=False, callback=_merge,
-                     metavar="NAME", help="Only lists of this target (repeatable)."),
-        click.option("--list", "lists", multiple=True, expose_value=False, callback=_merge,
-                     metavar="NAME", help="Only this list (repeatable)."),
-        click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_merge,
-                     help="More detail on stderr."),
-        click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_merge,
-                     help="No progress messages on stderr."),
-        click.option("--no-color", is_flag=True, expose_value=False, callback=_merge,
-                     help="No colour (also when NO_COLOR is set or output is not a TTY)."),
+        click.option(
+            "-c",
+            "--config",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Root YAML file (default: reconciler.yaml).",
+            expose_value=False,
+            callback=_merge,
+        ),
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            expose_value=False,
+            callback=_merge,
+            metavar="NAME",
+            help="Only lists of this target (repeatable).",
+        ),
+        click.option(
+            "--list",
+            "lists",
+            multiple=True,
+            expose_value=False,
+            callback=_merge,
+            metavar="NAME",
+            help="Only this list (repeatable).",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            expose_value=False,
+            callback=_merge,
+            help="More detail on stderr.",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            expose_value=False,
+            callback=_merge,
+            help="No progress messages on stderr.",
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_merge,
+            help="No colour (also when NO_COLOR is set or output is not a TTY).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -123,12 +161,18 @@ def common_options(func: F) -> F:
 class ReconcilerGroup(click.Group):
     """Maps every error to its exit code and a one-line message on stderr."""
 
-    def main(self, args: Any = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
-            code = super().main(args, prog_name or "reconciler", complete_var,
-                                standalone_mode=False, **extra)
+            code = super().main(
+                args, prog_name or "reconciler", complete_var, standalone_mode=False, **extra
+            )
         except click.ClickException as exc:
             exc.show()
             code = EXIT_ERROR  # usage errors too: 2 means "changes pending" here
@@ -201,10 +245,15 @@ def _policy(allow_delete: tuple[str, ...], allow_deletes: bool) -> SafetyPolicy:
 
 
 allow_delete_options = [
-    click.option("--allow-delete", multiple=True, metavar="NAME",
-                 help="Acknowledge deleting this segment past a safety limit (repeatable)."),
-    click.option("--allow-deletes", is_flag=True,
-                 help="Acknowledge every deletion past the safety limits."),
+    click.option(
+        "--allow-delete",
+        multiple=True,
+        metavar="NAME",
+        help="Acknowledge deleting this segment past a safety limit (repeatable).",
+    ),
+    click.option(
+        "--allow-deletes", is_flag=True, help="Acknowledge every deletion past the safety limits."
+    ),
 ]
 
 
@@ -216,15 +265,32 @@ def with_allow_delete(func: F) -> F:
 
 @cli.command()
 @common_options
-@click.option("-o", "--out", "output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also save the plan (JSON) to this file, for `apply FILE`.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-              default="text", show_default=True, help="Output format on stdout.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 2 when there are changes (0 when none).")
+@click.option(
+    "-o",
+    "--out",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also save the plan (JSON) to this file, for `apply FILE`.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format on stdout.",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0 when none)."
+)
 @with_allow_delete
-def plan(output: Path | None, fmt: str, detailed_exitcode: bool,
-         allow_delete: tuple[str, ...], allow_deletes: bool) -> int:
+def plan(
+    output: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_delete: tuple[str, ...],
+    allow_deletes: bool,
+) -> int:
     """Read the live state and show what apply would change, rule by rule.
 
     Exits 3 when a deletion would trip a safety limit that no --allow-delete acknowledges.
@@ -243,14 +309,17 @@ def plan(output: Path | None, fmt: str, detailed_exitcode: bool,
 
 def _read_plan(path: Path) -> Plan:
     try:
-        return Plan.model_validate_json(path.read_bytes())
+        return Plan.from_document(path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the plan file: {exc.strerror}") from exc
-    except ValueError as exc:
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
         raise ConfigError(
-            f"{path}: not a plan file written by `reconciler plan -o` "
-            f"({str(exc).splitlines()[0]})"
+            f"{path}: not a plan file written by `reconciler plan -o` ({where}: {first['msg']})"
         ) from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a plan file (invalid JSON: {exc})") from exc
 
 
 def _confirm(state: State, auto_approve: bool) -> bool:
@@ -269,8 +338,9 @@ def _confirm(state: State, auto_approve: bool) -> bool:
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @with_allow_delete
-def apply(plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, ...],
-          allow_deletes: bool) -> int:
+def apply(
+    plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, ...], allow_deletes: bool
+) -> int:
     """Plan (or load PLAN_FILE), confirm, apply, then re-read to confirm convergence.
 
     A saved plan is refused if the live state changed since it was made.
@@ -284,6 +354,7 @@ def apply(plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, .
             click.echo(render_apply_result(result, color=state.color), nl=False)
             if result.ok:
                 ws.check_saved_converged(saved)
+                state.progress("Re-read the live state: every change is in place.")
             return EXIT_OK if result.ok else EXIT_ERROR
         current = ws.plan(policy)
         click.echo(render_plan(current, "text", color=state.color), nl=False)
@@ -298,15 +369,27 @@ def apply(plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, .
         click.echo(render_apply_result(result, color=state.color), nl=False)
         if result.ok:
             ws.check_converged()
+            state.progress("Re-read the live state: it matches the configuration.")
         return EXIT_OK if result.ok else EXIT_ERROR
 
 
 @cli.command()
 @common_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "junit"]),
-              default="text", show_default=True, help="Report format.")
-@click.option("-o", "--out", "output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the report to this file instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "junit"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to this file instead of stdout.",
+)
 def drift(fmt: str, output: Path | None) -> int:
     """Report live segments that differ from the YAML, and unmanaged ones. Exits 2 on drift."""
     state = _state()
@@ -319,8 +402,13 @@ def drift(fmt: str, output: Path | None) -> int:
 
 @cli.command(name="import")
 @common_options
-@click.option("-o", "--out", "output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the YAML to this file instead of stdout.")
+@click.option(
+    "-o",
+    "--out",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the YAML to this file instead of stdout.",
+)
 def import_(output: Path | None) -> int:
     """Write a target's live lists as YAML (`lists:`) that plans to no changes.
 
@@ -349,12 +437,19 @@ def schema() -> int:
 
 @cli.command()
 @common_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 def providers(fmt: str) -> int:
     """List the installed providers and what each can express."""
-    found = {key: describe_capabilities(cls.capabilities)
-             for key, cls in _state().providers().items()}
+    found = {
+        key: describe_capabilities(cls.capabilities) for key, cls in _state().providers().items()
+    }
     if fmt == "json":
         click.echo(json.dumps(found, indent=2))
         return EXIT_OK

@@ -141,6 +141,14 @@ class Plan(_Value):
             counts[_SUMMARY_BUCKET[change.action]] += 1
         return counts
 
+    @classmethod
+    def from_document(cls, text: str | bytes) -> Plan:
+        """Read a saved plan back (``summary`` is derived, so it is dropped)."""
+        data = json.loads(text)
+        if isinstance(data, dict):
+            data.pop("summary", None)
+        return cls.model_validate(data)
+
     def to_document(self) -> dict[str, JSONValue]:
         """The JSON document of README "JSON plan format" (also the saved-plan file)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -211,8 +211,9 @@ def _list_changes(
     target: str, declared: MailingList, live: LiveList | None, matched: _Match, canon: Canon
 ) -> Iterator[Change]:
     if live is None:
-        yield Change(action=Action.CREATE_LIST, target=target, list=declared.name,
-                     source=declared.source)
+        yield Change(
+            action=Action.CREATE_LIST, target=target, list=declared.name, source=declared.source
+        )
     have = {f.name.casefold() for f in live.fields} if live else set()
     for field_def in declared.fields:
         if field_def.name.casefold() not in have:
@@ -236,7 +237,10 @@ def _list_changes(
 
 
 def _safety(
-    target: str, declared: MailingList, visible: int, changes: Sequence[Change],
+    target: str,
+    declared: MailingList,
+    visible: int,
+    changes: Sequence[Change],
     policy: SafetyPolicy,
 ) -> SafetyLimit | None:
     deletes = tuple(c.segment or "" for c in changes if c.is_delete)
@@ -251,14 +255,17 @@ def _safety(
     elif visible >= policy.min_segments and len(deletes) / visible > policy.max_fraction:
         share = round(100 * len(deletes) / visible)
         reason = (
-            f'deleting {len(deletes)} of {visible} segments ({share}%) from list '
+            f"deleting {len(deletes)} of {visible} segments ({share}%) from list "
             f'"{declared.name}" exceeds the limit of {round(100 * policy.max_fraction)}%'
         )
     else:
         return None
     acknowledged = policy.allow_all or all(name in policy.allow_delete for name in deletes)
     return SafetyLimit(
-        target=target, list=declared.name, reason=reason, deletes=deletes,
+        target=target,
+        list=declared.name,
+        reason=reason,
+        deletes=deletes,
         acknowledged=acknowledged,
     )
 
@@ -271,9 +278,10 @@ def plan(
     config: Config,
     live: LiveState,
     providers: Mapping[str, Canon],
-    policy: SafetyPolicy = SafetyPolicy(),
+    policy: SafetyPolicy | None = None,
 ) -> Plan:
     """Every change that makes ``live`` match the declared lists of ``config``, in order."""
+    policy = policy or SafetyPolicy()
     changes: list[Change] = []
     unmanaged: list[Unmanaged] = []
     limits: list[SafetyLimit] = []
@@ -312,8 +320,13 @@ def plan(
 def acknowledge(current: Plan, policy: SafetyPolicy) -> Plan:
     """A saved plan with its safety limits re-judged under this run's flags."""
     limits = tuple(
-        limit.model_copy(update={"acknowledged": limit.acknowledged or policy.allow_all
-                                 or all(n in policy.allow_delete for n in limit.deletes)})
+        limit.model_copy(
+            update={
+                "acknowledged": limit.acknowledged
+                or policy.allow_all
+                or all(n in policy.allow_delete for n in limit.deletes)
+            }
+        )
         for limit in current.safety.limits
     )
     return current.model_copy(

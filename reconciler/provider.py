@@ -153,7 +153,7 @@ class Provider(ABC):
     def apply(self, change: Change) -> None:
         """Execute one change with the fewest safe calls, or raise a ``ProviderError``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections and files."""
 
     def __enter__(self) -> Provider:

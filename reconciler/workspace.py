@@ -119,9 +119,10 @@ class Workspace:
     def _providers_for(self, targets: Sequence[str]) -> dict[str, Provider]:
         return {target: self.provider(target) for target in targets}
 
-    def plan(self, policy: SafetyPolicy = SafetyPolicy()) -> Plan:
+    def plan(self, policy: SafetyPolicy | None = None) -> Plan:
         live = self.fetch()
-        return plan(self.config, live, self._providers_for(list(self.scope)), policy)
+        providers = self._providers_for(list(self.scope))
+        return plan(self.config, live, providers, policy or SafetyPolicy())
 
     def drift(self) -> DriftReport:
         live = self.fetch()
@@ -155,7 +156,9 @@ class Workspace:
             more = f"; and {len(reasons) - 10} more" if len(reasons) > 10 else ""
             raise StalePlanError(
                 "the saved plan is stale: the live state changed since it was made ("
-                + "; ".join(reasons[:10]) + more + "). Run plan again."
+                + "; ".join(reasons[:10])
+                + more
+                + "). Run plan again."
             )
         return self._run(saved)
 
@@ -174,9 +177,7 @@ class Workspace:
 
     def _run(self, current: Plan) -> ApplyResult:
         providers = self._providers_for(sorted({c.target for c in current.changes}))
-        return apply_plan(
-            current, providers, locate=locate_source, progress=self.context.progress
-        )
+        return apply_plan(current, providers, locate=locate_source, progress=self.context.progress)
 
 
 @contextmanager

@@ -47,16 +47,28 @@ def _apply(state: LiveState, change: Change, next_id: int) -> LiveState:
     kept = list(current.segments)
     if change.action is Action.CREATE_SEGMENT and change.after is not None:
         after = change.after
-        kept.append(LiveSegment(id=str(next_id), name=after.name, match=after.match,
-                                rules=after.rules, options=after.options))
+        kept.append(
+            LiveSegment(
+                id=str(next_id),
+                name=after.name,
+                match=after.match,
+                rules=after.rules,
+                options=after.options,
+            )
+        )
     elif change.before is not None:
         index = next(i for i, s in enumerate(kept) if s.id == change.before.id)
         if change.action is Action.DELETE_SEGMENT:
             del kept[index]
         elif change.after is not None:
             after = change.after
-            kept[index] = LiveSegment(id=change.before.id, name=after.name, match=after.match,
-                                      rules=after.rules, options=after.options)
+            kept[index] = LiveSegment(
+                id=change.before.id,
+                name=after.name,
+                match=after.match,
+                rules=after.rules,
+                options=after.options,
+            )
     return LiveState(lists=(current.model_copy(update={"segments": tuple(kept)}),))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import ConflictError
-from reconciler.model import Config, LiveList, LiveSegment, LiveState, Segment
+from reconciler.model import Config, LiveState, Segment
 from reconciler.plan import Action
 from reconciler.planning import SafetyPolicy, acknowledge, detect_drift, plan, stale_reasons
 from reconciler.provider import Capabilities
@@ -70,7 +70,9 @@ def run(cfg: Config, state: LiveState, canon: Canon | None = None, **policy: Any
 
 
 def actions(result: Any) -> list[tuple[str, str | None]]:
-    return [(c.action.value, c.segment or (c.field.name if c.field else c.list)) for c in result.changes]
+    return [
+        (c.action.value, c.segment or (c.field.name if c.field else c.list)) for c in result.changes
+    ]
 
 
 def test_plan_same_state_is_empty() -> None:
@@ -90,7 +92,10 @@ def test_plan_missing_list_creates_list_fields_and_segments_in_order() -> None:
         {
             "name": "N",
             "fields": [{"name": "Frequency", "type": "select", "options": ["Weekly"]}],
-            "segments": [seg("B", EMAIL), seg("A", {"field": "Frequency", "op": "equals", "value": "Weekly"})],
+            "segments": [
+                seg("B", EMAIL),
+                seg("A", {"field": "Frequency", "op": "equals", "value": "Weekly"}),
+            ],
         }
     )
     result = run(cfg, LiveState())
@@ -116,7 +121,10 @@ def test_plan_rename_is_one_update_keeping_the_id() -> None:
     cfg = config({"name": "N", "segments": [seg("New", EMAIL, renamed_from=["Old"])]})
     state = live(("N", [("7", "Old", [EMAIL])]))
     (change,) = run(cfg, state).changes
-    assert (change.action, change.before.id if change.before else None) == (Action.UPDATE_SEGMENT, "7")
+    assert (change.action, change.before.id if change.before else None) == (
+        Action.UPDATE_SEGMENT,
+        "7",
+    )
     assert change.diff == ('~ name: "Old" -> "New"',)
 
 
@@ -147,7 +155,9 @@ def test_plan_without_prune_reports_unmanaged_and_deletes_nothing() -> None:
 
 
 def test_plan_ignore_globs_hide_live_segments() -> None:
-    cfg = config({"name": "N", "prune": True, "ignore": ["System *"], "segments": [seg("A", EMAIL)]})
+    cfg = config(
+        {"name": "N", "prune": True, "ignore": ["System *"], "segments": [seg("A", EMAIL)]}
+    )
     state = live(("N", [("1", "A", [EMAIL]), ("2", "System all", [EMAIL])]))
     result = run(cfg, state)
     assert (result.changes, result.unmanaged) == ((), ())
@@ -241,9 +251,23 @@ def test_plan_removed_group_is_never_add_rule_group() -> None:
 def test_plan_options_compare_declared_keys_only() -> None:
     cfg = config({"name": "N", "segments": [seg("A", EMAIL, options={"isPublished": True})]})
     state = LiveState.model_validate(
-        {"lists": [{"target": "t", "name": "N", "id": "L", "segments": [
-            {"id": "1", "name": "A", "rules": [EMAIL],
-             "options": {"isPublished": True, "alias": "generated-alias"}}]}]}
+        {
+            "lists": [
+                {
+                    "target": "t",
+                    "name": "N",
+                    "id": "L",
+                    "segments": [
+                        {
+                            "id": "1",
+                            "name": "A",
+                            "rules": [EMAIL],
+                            "options": {"isPublished": True, "alias": "generated-alias"},
+                        }
+                    ],
+                }
+            ]
+        }
     )
     assert run(cfg, state).is_empty
     changed = config({"name": "N", "segments": [seg("A", EMAIL, options={"isPublished": False})]})
@@ -252,22 +276,42 @@ def test_plan_options_compare_declared_keys_only() -> None:
 
 
 def test_plan_fields_created_only_when_missing_case_insensitively() -> None:
-    cfg = config({"name": "N", "fields": [{"name": "Frequency"}, {"name": "Plan"}], "segments": [seg("A", EMAIL)]})
+    cfg = config(
+        {
+            "name": "N",
+            "fields": [{"name": "Frequency"}, {"name": "Plan"}],
+            "segments": [seg("A", EMAIL)],
+        }
+    )
     state = LiveState.model_validate(
-        {"lists": [{"target": "t", "name": "N", "id": "L", "fields": [{"name": "frequency"}],
-                    "segments": [{"id": "1", "name": "A", "rules": [EMAIL]}]}]}
+        {
+            "lists": [
+                {
+                    "target": "t",
+                    "name": "N",
+                    "id": "L",
+                    "fields": [{"name": "frequency"}],
+                    "segments": [{"id": "1", "name": "A", "rules": [EMAIL]}],
+                }
+            ]
+        }
     )
     assert actions(run(cfg, state)) == [("create_field", "Plan")]
 
 
 def test_plan_scope_records_the_lists_planned() -> None:
-    cfg = config({"name": "N", "segments": [seg("A", EMAIL)]}, {"name": "M", "segments": [seg("A", EMAIL)]})
+    cfg = config(
+        {"name": "N", "segments": [seg("A", EMAIL)]}, {"name": "M", "segments": [seg("A", EMAIL)]}
+    )
     assert run(cfg, LiveState()).scope == {"t": ("N", "M")}
 
 
 def test_detect_drift_statuses() -> None:
     cfg = config(
-        {"name": "N", "segments": [seg("Same", EMAIL), seg("Changed", EMAIL), seg("Missing", EMAIL)]},
+        {
+            "name": "N",
+            "segments": [seg("Same", EMAIL), seg("Changed", EMAIL), seg("Missing", EMAIL)],
+        },
         {"name": "P", "prune": True, "segments": [seg("Kept", EMAIL)]},
     )
     state = live(

@@ -1,0 +1,260 @@
+"""SQL access to the reference store: connections, transactions, rows. No domain knowledge.
+
+``Store.open`` connects with the pragmas the backend relies on (WAL journal, foreign keys,
+a busy timeout so a second writer waits instead of failing) and runs the migrations of
+``schema.py``. Every statement then runs inside ``Store.read()`` (a deferred transaction:
+one consistent snapshot for several queries) or ``Store.write()`` (``BEGIN IMMEDIATE``:
+the write lock is taken up front, so two writers serialise and neither sees the other's
+half-done work). A ``Tx`` is the only way to run SQL; rows come back as small frozen
+dataclasses whose JSON columns are still text.
+
+This module is the edge where ``sqlite3.Error`` is translated, once, into the core's
+exceptions (``translate_errors``); nothing above it sees a sqlite3 exception.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from reconciler.errors import ConflictError, ProviderError
+
+from .schema import MIGRATIONS, Migration, migrate, refuse_newer, schema_version
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "FieldRow",
+    "ListRow",
+    "SegmentRow",
+    "Store",
+    "Tx",
+    "translate_errors",
+]
+
+BUSY_TIMEOUT_SECONDS = 10.0
+"""How long a writer waits for another run's transaction before giving up."""
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRow:
+    id: int
+    list_id: int
+    name: str
+    type: str
+    options: str
+    """JSON text: an array of strings."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    id: int
+    list_id: int
+    name: str
+    match: str
+    rules: str
+    """JSON text: an array of rule objects."""
+    options: str
+    """JSON text: an object."""
+    revision: int
+
+
+@contextmanager
+def translate_errors(location: str) -> Iterator[None]:
+    """Re-raise ``sqlite3.Error`` as the core's exceptions (``raise ... from exc``)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(f"{location}: the change conflicts with stored data ({exc})") from exc
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES:
+            raise ConflictError(
+                f"{location} is locked by another run (waited {BUSY_TIMEOUT_SECONDS:g} s); "
+                f"try again when it has finished"
+            ) from exc
+        raise ProviderError(f"{location}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise ProviderError(f"{location} cannot be used as a reference store: {exc}") from exc
+
+
+_SEGMENT_COLUMNS = "s.id, s.list_id, s.name, s.match, s.rules, s.options, s.revision"
+_IN_SCOPE = "(? IS NULL OR l.name IN (SELECT value FROM json_each(?)))"
+
+
+class Tx:
+    """The statements of the store, usable only inside ``Store.read()``/``Store.write()``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    # -- reads -----------------------------------------------------------------------
+
+    def lists(self, names: Sequence[str] | None) -> list[ListRow]:
+        """The lists with these names (every list for ``None``), by name."""
+        sql = f"SELECT l.id, l.name FROM lists l WHERE {_IN_SCOPE} ORDER BY l.name"
+        return [ListRow(*row) for row in self._conn.execute(sql, _scope_args(names))]
+
+    def fields(self, names: Sequence[str] | None) -> list[FieldRow]:
+        """The fields of those lists, in creation order."""
+        sql = (
+            "SELECT f.id, f.list_id, f.name, f.type, f.options FROM fields f "
+            f"JOIN lists l ON l.id = f.list_id WHERE {_IN_SCOPE} ORDER BY f.id"
+        )
+        return [FieldRow(*row) for row in self._conn.execute(sql, _scope_args(names))]
+
+    def segments(self, names: Sequence[str] | None) -> list[SegmentRow]:
+        """The segments of those lists, by list and name."""
+        sql = (
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments s "
+            f"JOIN lists l ON l.id = s.list_id WHERE {_IN_SCOPE} ORDER BY s.list_id, s.name"
+        )
+        return [SegmentRow(*row) for row in self._conn.execute(sql, _scope_args(names))]
+
+    def find_list(self, name: str) -> ListRow | None:
+        row = self._conn.execute("SELECT id, name FROM lists WHERE name = ?", (name,)).fetchone()
+        return ListRow(*row) if row else None
+
+    def find_field(self, list_id: int, name: str) -> FieldRow | None:
+        """The field of that name, compared case-insensitively."""
+        row = self._conn.execute(
+            "SELECT id, list_id, name, type, options FROM fields "
+            "WHERE list_id = ? AND name = ? COLLATE NOCASE",
+            (list_id, name),
+        ).fetchone()
+        return FieldRow(*row) if row else None
+
+    def find_segment(self, list_id: int, name: str) -> SegmentRow | None:
+        row = self._conn.execute(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments s WHERE s.list_id = ? AND s.name = ?",
+            (list_id, name),
+        ).fetchone()
+        return SegmentRow(*row) if row else None
+
+    def get_segment(self, segment_id: int) -> SegmentRow | None:
+        row = self._conn.execute(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments s WHERE s.id = ?", (segment_id,)
+        ).fetchone()
+        return SegmentRow(*row) if row else None
+
+    # -- writes ----------------------------------------------------------------------
+
+    def insert_list(self, name: str) -> int:
+        return self._insert("INSERT INTO lists (name) VALUES (?)", (name,))
+
+    def insert_field(self, list_id: int, name: str, type_: str, options: str) -> int:
+        return self._insert(
+            "INSERT INTO fields (list_id, name, type, options) VALUES (?, ?, ?, ?)",
+            (list_id, name, type_, options),
+        )
+
+    def insert_segment(self, list_id: int, name: str, match: str, rules: str, options: str) -> int:
+        return self._insert(
+            "INSERT INTO segments (list_id, name, match, rules, options) VALUES (?, ?, ?, ?, ?)",
+            (list_id, name, match, rules, options),
+        )
+
+    def update_segment(
+        self, segment_id: int, name: str, match: str, rules: str, options: str
+    ) -> None:
+        """Rewrite a segment in one statement and bump its revision."""
+        self._conn.execute(
+            "UPDATE segments SET name = ?, match = ?, rules = ?, options = ?, "
+            "revision = revision + 1 WHERE id = ?",
+            (name, match, rules, options, segment_id),
+        )
+
+    def delete_segment(self, segment_id: int) -> None:
+        self._conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+
+    def _insert(self, sql: str, args: tuple[object, ...]) -> int:
+        rowid = self._conn.execute(sql, args).lastrowid
+        assert rowid is not None
+        return rowid
+
+
+def _scope_args(names: Sequence[str] | None) -> tuple[str | None, str | None]:
+    if names is None:
+        return (None, None)
+    text = json.dumps(list(names))
+    return (text, text)
+
+
+class Store:
+    """One connection to a reference store file (or ``:memory:``), safe across threads."""
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.location = location
+
+    @classmethod
+    def open(cls, location: str, migrations: Sequence[Migration] = MIGRATIONS) -> Store:
+        """Connect, set the pragmas, refuse a newer schema, and run pending migrations."""
+        with translate_errors(location):
+            conn = sqlite3.connect(
+                location,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                _configure(conn, location, migrations)
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, location)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A deferred transaction: one consistent snapshot for several queries."""
+        with self._transaction("BEGIN") as tx:
+            yield tx
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """An immediate transaction: the write lock first, then commit or roll back all."""
+        with self._transaction("BEGIN IMMEDIATE") as tx:
+            yield tx
+
+    def pragma(self, name: str) -> object:
+        """The value of one pragma on this connection (for diagnostics and tests)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a pragma name: {name!r}")
+        with self._lock, translate_errors(self.location):
+            return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock, translate_errors(self.location):
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Tx]:
+        with self._lock, translate_errors(self.location):
+            self._conn.execute(begin)
+            try:
+                yield Tx(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+
+def _configure(conn: sqlite3.Connection, location: str, migrations: Sequence[Migration]) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # Refuse a newer file before changing anything in it, even its journal mode.
+    refuse_newer(schema_version(conn), migrations[-1].version, location)
+    conn.execute("PRAGMA journal_mode = WAL")
+    migrate(conn, location, migrations)

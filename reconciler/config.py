@@ -1,0 +1,261 @@
+"""YAML files -> the validated desired state (:class:`reconciler.model.Config`).
+
+``load_config`` reads the root file and every file its ``include:`` globs match, expands
+``${VAR}`` references from the environment, validates each file's lists separately (so each
+error names its own file), fills in the defaults and resolves every list's target. Every
+problem found in one run is raised together as :class:`ConfigErrors`, each one line of
+``file:line:column: message``. Each file is parsed exactly once when it is valid; positions
+are looked up again only for files that have errors.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import PrivateAttr, TypeAdapter, ValidationError
+
+from . import yamlio
+from .errormap import describe, did_you_mean, translate
+from .errors import ConfigError, ConfigErrors
+from .model import Config, MailingList, SourceRef, TargetConfig
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_TARGET",
+    "LoadedConfig",
+    "display_path",
+    "expander",
+    "load_config",
+    "locate_source",
+    "root_file",
+    "sorted_errors",
+]
+
+DEFAULT_CONFIG = "reconciler.yaml"
+DEFAULT_TARGET = ("local", {"provider": "reference", "path": ".reconciler/state.db"})
+"""The target used when the configuration declares none at all."""
+
+_LIST = TypeAdapter(MailingList)
+_VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class LoadedConfig(Config):
+    """A :class:`Config` that remembers the root file it was loaded from."""
+
+    _root_file: str | None = PrivateAttr(default=None)
+
+
+def root_file(config: Config) -> str | None:
+    """The root file a configuration was loaded from, when :func:`load_config` made it."""
+    return config._root_file if isinstance(config, LoadedConfig) else None
+
+
+def locate_source(source: SourceRef, extra_path: tuple[str | int, ...] = ()) -> str:
+    """``file:line:column`` of a declaration (plus ``extra_path`` inside it), for messages."""
+    line, column = yamlio.locate(source.file, (*source.path, *extra_path))
+    return f"{source.file}:{line}:{column}"
+
+
+def display_path(path: Path) -> str:
+    """``path`` as users should read it: relative to the working directory when inside it."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    return absolute if relative.startswith("..") else relative
+
+
+def expander(environ: Mapping[str, str]) -> yamlio.Expander:
+    """``${VAR}`` -> its value; ``$${VAR}`` -> the literal ``${VAR}``; ``KeyError`` if unset."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1):
+            return "${" + match.group(2) + "}"
+        return environ[match.group(2)]
+
+    def expand(text: str) -> str:
+        return _VARIABLE.sub(replace, text)
+
+    return expand
+
+
+class _Loader:
+    """One run of loading: the files seen so far and every error found."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.expand = expander(environ)
+        self.errors: list[ConfigError] = []
+        self.seen: set[str] = set()
+        self.lists: list[MailingList] = []
+
+    def read(self, path: Path) -> yamlio.Loaded | None:
+        self.seen.add(os.path.realpath(path))
+        file = display_path(path)
+        try:
+            loaded = yamlio.load_file(path, file, self.expand)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return None
+        self.errors.extend(loaded.errors)
+        return loaded
+
+    def error_at(self, file: str, where: tuple[str | int, ...], message: str) -> None:
+        line, column = yamlio.locate(file, where)
+        self.errors.append(ConfigError(message, file=file, line=line, column=column))
+
+    def load(self, path: Path) -> LoadedConfig | None:
+        loaded = self.read(path)
+        if loaded is None:
+            return None
+        if not isinstance(loaded.data, dict):
+            what = "empty" if loaded.data is None else "not a mapping"
+            self.error_at(loaded.file, (), f"the configuration is {what}; start with: version: 1")
+            return None
+        root = self.root_model(loaded)
+        self.add_lists(loaded)
+        for pattern_index, file in self.included(path, loaded):
+            self.load_included(file, pattern_index, loaded.file)
+        if root is None:
+            return None
+        config = LoadedConfig.model_construct(**{**dict(root), "lists": tuple(self.lists)})
+        config._root_file = loaded.file
+        return config
+
+    def root_model(self, loaded: yamlio.Loaded) -> Config | None:
+        data = {key: value for key, value in loaded.data.items() if key != "lists"}
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            self.errors += translate(exc.errors(), data=data, file=loaded.file, root=Config)
+            return None
+
+    def add_lists(self, loaded: yamlio.Loaded) -> None:
+        data = loaded.data.get("lists")
+        if data is None:
+            return
+        if not isinstance(data, list):
+            self.error_at(loaded.file, ("lists",), f'"lists" must be a list, not {describe(data)}')
+            return
+        for index, item in enumerate(data):
+            try:
+                mailing_list = _LIST.validate_python(item)
+            except ValidationError as exc:
+                where = ("lists", index)
+                self.errors += translate(
+                    exc.errors(), data=item, file=loaded.file, root=MailingList, prefix=where
+                )
+                continue
+            self.lists.append(_with_sources(mailing_list, loaded.file, index))
+
+    def included(self, root: Path, loaded: yamlio.Loaded) -> list[tuple[int, Path]]:
+        patterns = loaded.data.get("include") or ()
+        if not isinstance(patterns, list):
+            return []  # the schema error is reported by root_model
+        found: list[tuple[int, Path]] = []
+        for index, pattern in enumerate(patterns):
+            if not isinstance(pattern, str):
+                continue
+            matches = sorted(glob.glob(str(root.parent / pattern), recursive=True))
+            if not matches and not glob.has_magic(pattern):
+                self.error_at(loaded.file, ("include", index), _no_match(pattern))
+            found += [(index, Path(match)) for match in matches if Path(match).is_file()]
+        return found
+
+    def load_included(self, path: Path, pattern_index: int, parent: str) -> None:
+        if os.path.realpath(path) in self.seen:
+            return  # the root itself, or matched by two patterns: harmless
+        loaded = self.read(path)
+        if loaded is None or loaded.data is None:
+            return
+        if not isinstance(loaded.data, dict):
+            self.error_at(loaded.file, (), "an included file must be a mapping holding lists:")
+            return
+        for key in loaded.data:
+            if key != "lists":
+                hint = did_you_mean(key, ["lists"]) or ' (an included file holds only "lists")'
+                self.error_at(loaded.file, (key,), f'unknown key "{key}"{hint}')
+        self.add_lists(loaded)
+
+
+def _no_match(pattern: str) -> str:
+    # A wildcard pattern may match nothing yet (say, before the first ``import``); a plain
+    # file name that matches nothing is a typo.
+    return f'include "{pattern}" matches no file'
+
+
+def _with_sources(mailing_list: MailingList, file: str, index: int) -> MailingList:
+    where = ("lists", index)
+    for position, segment in enumerate(mailing_list.segments):
+        segment.with_source(SourceRef(file=file, path=(*where, "segments", position)))
+    return mailing_list.with_source(SourceRef(file=file, path=where))
+
+
+def _resolve_targets(config: LoadedConfig, loader: _Loader) -> LoadedConfig:
+    """Fill in the default target(s) and give every list its target, reporting unknowns."""
+    targets = dict(config.targets) or {
+        DEFAULT_TARGET[0]: TargetConfig.model_validate(DEFAULT_TARGET[1])
+    }
+    default = config.defaults.target
+    root = config._root_file or ""
+    if default is None and len(targets) == 1:
+        default = next(iter(targets))
+    elif default is not None and default not in targets:
+        loader.error_at(root, ("defaults", "target"), _unknown_target(default, targets))
+        default = None
+    lists = [_list_target(item, default, targets, loader) for item in config.lists]
+    update = {
+        "targets": targets,
+        "defaults": config.defaults.model_copy(update={"target": default}),
+    }
+    resolved = config.model_copy(update={**update, "lists": tuple(lists)})
+    return resolved
+
+
+def _list_target(
+    item: MailingList, default: str | None, targets: Mapping[str, Any], loader: _Loader
+) -> MailingList:
+    name = item.target or default
+    if name in targets:
+        return item if item.target == name else item.model_copy(update={"target": name})
+    source = item.source or SourceRef(file="")
+    if item.target is not None:
+        where = (*source.path, "target")
+        loader.error_at(source.file, where, _unknown_target(item.target, targets))
+    elif default is None and len(targets) > 1:
+        message = f'list "{item.name}" names no target and defaults.target is not set'
+        loader.error_at(source.file, source.path, f"{message} (targets: {', '.join(targets)})")
+    return item
+
+
+def _unknown_target(name: str, targets: Mapping[str, Any]) -> str:
+    hint = did_you_mean(name, list(targets)) or f" (targets: {', '.join(targets)})"
+    return f'unknown target "{name}"{hint}'
+
+
+def sorted_errors(errors: list[ConfigError]) -> list[ConfigError]:
+    """Grouped by file (in the order files first appear), then by position."""
+    rank: dict[str | None, int] = {}
+    for error in errors:
+        rank.setdefault(error.file, len(rank))
+    return sorted(errors, key=lambda e: (rank[e.file], e.line or 0, e.column or 0))
+
+
+def load_config(
+    path: str | Path = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Load, expand and validate the configuration rooted at ``path``.
+
+    Raises :class:`ConfigError` (or :class:`ConfigErrors` for several) naming every problem.
+    The result is a :class:`LoadedConfig`; its lists and segments carry their ``source``.
+    """
+    loader = _Loader(os.environ if environ is None else environ)
+    with yamlio.paused_gc():
+        config = loader.load(Path(path))
+        if config is not None:
+            config = _resolve_targets(config, loader)
+    ConfigErrors.raise_if_any(sorted_errors(loader.errors))
+    assert config is not None  # no errors were found, so the root was loaded
+    return config

@@ -1,0 +1,203 @@
+"""Offline semantic checks of a loaded configuration: what the schema alone cannot say.
+
+``validate_config`` needs no network. It checks each target's provider and settings, that
+list and segment names are unique, that rules use declared fields, and that every segment
+can be stored by its target's provider (rule shape, operators, events, provider-specific
+checks). Every problem is reported at once, located at ``file:line:column`` through the
+sources :func:`reconciler.config.load_config` attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from pydantic import ValidationError
+
+from . import shapes
+from .config import locate_source, root_file, sorted_errors
+from .errormap import did_you_mean, translate
+from .errors import ConfigError, ConfigErrors, ReconcilerError
+from .model import STANDARD_FIELDS, Config, FieldRule, Group, MailingList, Rule, SourceRef
+from .provider import Provider
+
+__all__ = ["locate_source", "validate_config"]
+
+YamlPath = tuple[str | int, ...]
+Providers = Mapping[str, type[Provider]]
+
+_OPTION_TYPES = frozenset({"select", "multiselect"})
+
+
+def _error(source: SourceRef | None, extra: YamlPath, message: str) -> ConfigError:
+    """A ConfigError at ``extra`` inside ``source`` (unlocated when there is no source)."""
+    if source is None:
+        return ConfigError(message)
+    where = locate_source(source, extra)
+    file, line, column = where.rsplit(":", 2)
+    return ConfigError(message, file=file, line=int(line), column=int(column))
+
+
+def validate_config(config: Config, registry: Mapping[str, type[Provider]]) -> None:
+    """Raise :class:`ConfigErrors` naming every semantic problem in ``config``."""
+    root = root_file(config)
+    root_source = SourceRef(file=root) if root is not None else None
+    errors, providers = _check_targets(config, registry, root_source)
+    errors += _check_list_names(config.lists)
+    for mailing_list in config.lists:
+        errors += _check_list(mailing_list, providers)
+    ConfigErrors.raise_if_any(sorted_errors(errors))
+
+
+def _check_targets(
+    config: Config, registry: Providers, root: SourceRef | None
+) -> tuple[list[ConfigError], dict[str, type[Provider]]]:
+    """Problems with the targets, and the provider class of each target that has one."""
+    errors: list[ConfigError] = []
+    providers: dict[str, type[Provider]] = {}
+    for name, target in config.targets.items():
+        provider = registry.get(target.provider)
+        if provider is None:
+            hint = did_you_mean(target.provider, list(registry))
+            if not hint:
+                hint = f" (installed: {', '.join(registry) or 'none'})"
+            message = f'unknown provider "{target.provider}"{hint}'
+            errors.append(_error(root, ("targets", name, "provider"), message))
+            continue
+        providers[name] = provider
+        errors += _check_settings(name, target.settings, provider, root)
+    return errors, providers
+
+
+def _check_settings(
+    name: str, settings: dict[str, object], provider: type[Provider], root: SourceRef | None
+) -> list[ConfigError]:
+    """Validate a target's own keys with its provider's model; never quote a value."""
+    try:
+        provider.settings_model.model_validate(settings)
+    except ValidationError as exc:
+        return translate(
+            exc.errors(),
+            data=settings,
+            file=root.file if root else None,
+            root=provider.settings_model,
+            prefix=("targets", name),
+            show_input=False,
+        )
+    return []
+
+
+def _check_list_names(lists: Sequence[MailingList]) -> list[ConfigError]:
+    errors = []
+    first: dict[tuple[str | None, str], MailingList] = {}
+    for mailing_list in lists:
+        key = (mailing_list.target, mailing_list.name)
+        if key not in first:
+            first[key] = mailing_list
+            continue
+        message = f'duplicate list "{mailing_list.name}" in target "{mailing_list.target}"'
+        errors.append(_error(mailing_list.source, ("name",), message + _first(first[key].source)))
+    return errors
+
+
+def _first(source: SourceRef | None) -> str:
+    if source is None:
+        return ""
+    return f" (first declared at {locate_source(source, ('name',))})"
+
+
+def _check_list(mailing_list: MailingList, providers: Providers) -> list[ConfigError]:
+    errors = _check_fields(mailing_list)
+    errors += _check_segment_names(mailing_list)
+    field_types = {field.name.casefold(): field.type for field in mailing_list.fields}
+    errors += _check_rule_fields(mailing_list, field_types)
+    provider = providers.get(mailing_list.target or "")
+    if provider is not None:
+        for segment_index in range(len(mailing_list.segments)):
+            errors += _check_storable(mailing_list, segment_index, provider, field_types)
+    return errors
+
+
+def _check_fields(mailing_list: MailingList) -> list[ConfigError]:
+    errors = []
+    seen: set[str] = set()
+    for index, field in enumerate(mailing_list.fields):
+        where: YamlPath = ("fields", index)
+        name = field.name.casefold()
+        if name in STANDARD_FIELDS:
+            message = f'field "{field.name}" is a standard field; remove it from fields:'
+            errors.append(_error(mailing_list.source, (*where, "name"), message))
+        elif name in seen:
+            message = f'duplicate field "{field.name}" in list "{mailing_list.name}"'
+            errors.append(_error(mailing_list.source, (*where, "name"), message))
+        seen.add(name)
+        if field.options and field.type not in _OPTION_TYPES:
+            message = (
+                f'field "{field.name}" of type "{field.type}" cannot have options '
+                "(only select and multiselect fields do)"
+            )
+            errors.append(_error(mailing_list.source, (*where, "options"), message))
+    return errors
+
+
+def _check_segment_names(mailing_list: MailingList) -> list[ConfigError]:
+    errors = []
+    names = {segment.name for segment in mailing_list.segments}
+    first: dict[str, SourceRef | None] = {}
+    claimed: dict[str, str] = {}
+    for segment in mailing_list.segments:
+        if segment.name in first:
+            message = f'duplicate segment "{segment.name}" in list "{mailing_list.name}"'
+            errors.append(_error(segment.source, ("name",), message + _first(first[segment.name])))
+        first.setdefault(segment.name, segment.source)
+        for index, old in enumerate(segment.renamed_from):
+            message = ""
+            if old in names:
+                message = f'renamed_from "{old}" names a segment that is still declared'
+            elif old in claimed:
+                message = f'"{old}" is already renamed to segment "{claimed[old]}"'
+            if message:
+                errors.append(_error(segment.source, ("renamed_from", index), message))
+            claimed.setdefault(old, segment.name)
+    return errors
+
+
+def _field_rules(path: YamlPath, rules: Sequence[Rule]) -> Iterator[tuple[YamlPath, FieldRule]]:
+    """Every field rule in a rule tree with its YAML path, e.g. ``("rules", 1, "any", 0)``."""
+    for index, rule in enumerate(rules):
+        if isinstance(rule, Group):
+            yield from _field_rules((*path, index, rule.match), rule.rules)
+        elif isinstance(rule, FieldRule):
+            yield (*path, index), rule
+
+
+def _check_rule_fields(
+    mailing_list: MailingList, field_types: Mapping[str, str]
+) -> list[ConfigError]:
+    known = [*STANDARD_FIELDS, *(field.name for field in mailing_list.fields)]
+    errors = []
+    for segment in mailing_list.segments:
+        for path, rule in _field_rules(("rules",), segment.rules):
+            name = rule.field.casefold()
+            if name in STANDARD_FIELDS or name in field_types:
+                continue
+            hint = did_you_mean(rule.field, known) or " (declare it in the list's fields:)"
+            message = f'unknown field "{rule.field}"{hint}'
+            errors.append(_error(segment.source, (*path, "field"), message))
+    return errors
+
+
+def _check_storable(
+    mailing_list: MailingList,
+    segment_index: int,
+    provider: type[Provider],
+    field_types: Mapping[str, str],
+) -> list[ConfigError]:
+    """Whether the target's provider can store the segment, as one error per reason."""
+    segment = mailing_list.segments[segment_index]
+    prefix = f'segment "{segment.name}" cannot be stored by provider "{provider.key}": '
+    try:
+        problems = shapes.check_segment(segment, provider.capabilities, field_types)
+        problems += [shapes.Problem((), reason) for reason in provider.check_segment(segment)]
+    except ReconcilerError as exc:
+        problems = [shapes.Problem(("rules",), str(exc))]
+    return [_error(segment.source, p.path, prefix + p.message) for p in problems]
