@@ -388,7 +388,8 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-_cache: tuple[str, _Node | None] | None = None
+_cache: tuple[tuple[str, int, int], _Node | None] | None = None
+"""The last file :func:`locate` composed, keyed by absolute path, mtime and size."""
 
 
 def clear_cache() -> None:
@@ -399,12 +400,18 @@ def clear_cache() -> None:
 
 def _root_node(file: str) -> _Node | None:
     global _cache
-    if _cache is None or _cache[0] != file:
+    path = Path(file).absolute()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    identity = (str(path), stat.st_mtime_ns, stat.st_size)
+    if _cache is None or _cache[0] != identity:
         try:
-            node = _compose(Path(file).read_text(encoding="utf-8"))
+            node = _compose(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, MarkedYAMLError):
             node = None
-        _cache = (file, node)
+        _cache = (identity, node)
     return _cache[1]
 
 
