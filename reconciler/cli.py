@@ -30,7 +30,7 @@ from .plan import Plan
 from .planning import SafetyPolicy
 from .provider import ProviderContext
 from .registry import Registry, load_registry
-from .render import render_apply_result, render_drift, render_plan
+from .render import render_apply_result, render_drift, render_plan, render_providers
 from .shapes import describe_capabilities
 from .workspace import Selection, Workspace, opened
 
@@ -452,14 +452,8 @@ def providers(fmt: str) -> int:
     }
     if fmt == "json":
         click.echo(json.dumps(found, indent=2))
-        return EXIT_OK
-    for key, description in found.items():
-        click.echo(key)
-        for name, value in description.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-            if isinstance(value, dict):
-                shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in value.items())
-            click.echo(f"  {name}: {shown}")
+    else:
+        click.echo(render_providers(found), nl=False)
     return EXIT_OK
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "FIELD_OPERATORS",
     "FIELD_TYPES",
     "MEMBERSHIP_OPERATORS",
+    "OPERATORS_BY_TYPE",
     "STANDARD_FIELDS",
     "BehaviourRule",
     "Config",
@@ -90,6 +91,45 @@ MEMBERSHIP_OPERATORS: tuple[str, ...] = MembershipOp.__args__  # type: ignore[at
 
 FieldType = Literal["text", "number", "date", "select", "multiselect", "boolean"]
 FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
+
+_EMPTINESS = ("empty", "not_empty")
+OPERATORS_BY_TYPE: dict[str, frozenset[str]] = {
+    "text": frozenset(
+        (
+            "equals",
+            "not_equals",
+            "contains",
+            "not_contains",
+            "starts_with",
+            "ends_with",
+            "in",
+            "not_in",
+            *_EMPTINESS,
+        )
+    ),
+    "number": frozenset(
+        ("equals", "not_equals", "gt", "gte", "lt", "lte", "between", "in", "not_in", *_EMPTINESS)
+    ),
+    "date": frozenset(
+        (
+            "equals",
+            "not_equals",
+            "before",
+            "after",
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "between",
+            *_EMPTINESS,
+        )
+    ),
+    "select": frozenset(("equals", "not_equals", "in", "not_in", *_EMPTINESS)),
+    "multiselect": frozenset(("contains", "not_contains", "in", "not_in", *_EMPTINESS)),
+    "boolean": frozenset(("equals", "not_equals", *_EMPTINESS)),
+}
+"""What each canonical operator means per field type: the most any provider can offer.
+A provider's capabilities list the subset its platform can store."""
 
 STANDARD_FIELDS: dict[str, str] = {
     "email": "text",

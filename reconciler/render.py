@@ -13,15 +13,22 @@ import json
 import re
 import shlex
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from . import rules
-from .model import LiveSegment, Segment
+from .model import JSONValue, LiveSegment, Segment
 from .plan import Action, ApplyResult, Change, DriftItem, DriftReport, Plan, SafetyLimit
 
-__all__ = ["DriftFormat", "PlanFormat", "render_apply_result", "render_drift", "render_plan"]
+__all__ = [
+    "DriftFormat",
+    "PlanFormat",
+    "render_apply_result",
+    "render_drift",
+    "render_plan",
+    "render_providers",
+]
 
 PlanFormat = Literal["text", "json", "markdown"]
 DriftFormat = Literal["text", "json", "markdown", "junit"]
@@ -394,3 +401,23 @@ def render_apply_result(result: ApplyResult, *, color: bool = False) -> str:
     counts = (f"{result.count(status)} {status}" for status in ("applied", "failed", "skipped"))
     lines.append(_bold(f"Apply: {', '.join(counts)}.", color))
     return "\n".join(lines) + "\n"
+
+
+def render_providers(found: Mapping[str, Mapping[str, JSONValue]]) -> str:
+    """``reconciler providers`` as text: one block per provider, one line per property."""
+    out: list[str] = []
+    for key, description in found.items():
+        out.append(key)
+        for name, value in description.items():
+            if value is None or value == []:
+                continue
+            if isinstance(value, dict):
+                out.append(f"  {name}:")
+                out.extend(f"    {kind}: {', '.join(map(str, ops))}" for kind, ops in value.items())
+                continue
+            if isinstance(value, bool):
+                value = "yes" if value else "no"
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            out.append(f"  {name.replace('_', ' ')}: {value}")
+    return "\n".join(out) + "\n"

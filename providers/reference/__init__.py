@@ -34,9 +34,9 @@ from pydantic_core import to_jsonable_python
 from reconciler.errors import ConflictError, NotFound, ProviderError
 from reconciler.model import (
     BEHAVIOUR_EVENTS,
-    FIELD_OPERATORS,
     FIELD_TYPES,
     MEMBERSHIP_OPERATORS,
+    OPERATORS_BY_TYPE,
     FieldDef,
     JSONValue,
     LiveSegment,
@@ -73,7 +73,7 @@ class ReferenceProvider(Provider):
     settings_model: ClassVar[type[BaseModel]] = ReferenceSettings
     capabilities: ClassVar[Capabilities] = Capabilities(
         shape="tree",
-        operators={field_type: frozenset(FIELD_OPERATORS) for field_type in FIELD_TYPES},
+        operators=dict(OPERATORS_BY_TYPE),
         events=frozenset(BEHAVIOUR_EVENTS),
         within=True,
         membership=frozenset(MEMBERSHIP_OPERATORS),
