@@ -1,7 +1,5 @@
 """``python -m reconciler``: the same as the ``reconciler`` console script."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -23,6 +23,7 @@ from . import yamlio
 from .errormap import describe, did_you_mean, translate
 from .errors import ConfigError, ConfigErrors
 from .model import Config, MailingList, SourceRef, TargetConfig
+from .provider import paused_gc
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -252,7 +253,7 @@ def load_config(
     The result is a :class:`LoadedConfig`; its lists and segments carry their ``source``.
     """
     loader = _Loader(os.environ if environ is None else environ)
-    with yamlio.paused_gc():
+    with paused_gc():
         config = loader.load(Path(path))
         if config is not None:
             config = _resolve_targets(config, loader)

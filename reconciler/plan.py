@@ -179,11 +179,11 @@ def segment_digests(live: LiveState) -> dict[str, str]:
     digests: dict[str, str] = {}
     for live_list in live.lists:
         prefix = f"{live_list.target}/{live_list.name}"
-        fields = [f.model_dump(mode="json") for f in live_list.fields]
-        digests[prefix] = _digest({"id": live_list.id, "fields": fields})[:16]
+        fields = b"".join(f.model_dump_json().encode() for f in live_list.fields)
+        digests[prefix] = hashlib.sha256(live_list.id.encode() + fields).hexdigest()[:16]
         for segment in live_list.segments:
-            data = segment.model_dump(mode="json", by_alias=True, exclude_none=True)
-            digests[f"{prefix}/{segment.name}#{segment.id}"] = _digest(data)[:16]
+            data = segment.model_dump_json(by_alias=True).encode()
+            digests[f"{prefix}/{segment.name}#{segment.id}"] = hashlib.sha256(data).hexdigest()[:16]
     return digests
 
 

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Protocol
 
-from deepdiff import DeepDiff
-
 from . import rules
 from .errors import ConflictError
-from .model import Config, LiveList, LiveSegment, LiveState, MailingList, Segment
+from .model import Config, LiveList, LiveSegment, LiveState, MailingList, Rule, Segment
 from .plan import (
     Action,
     Change,
@@ -50,7 +48,9 @@ class Canon(Protocol):
     @property
     def capabilities(self) -> Capabilities: ...
 
-    def canonical(self, segment: Segment) -> Segment: ...
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...]
+    ) -> tuple[str, tuple[Rule, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -125,18 +125,10 @@ def _ignored_duplicate(declared: MailingList, name: str) -> bool:
     return all(name != s.name and name not in s.renamed_from for s in declared.segments)
 
 
-def _as_segment(live: LiveSegment) -> Segment:
-    return Segment.model_construct(
-        name=live.name,
-        renamed_from=(),
-        match=live.match,
-        rules=live.rules,
-        options=live.options,
-    )
-
-
 def _options_diff(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
     """Declared options compared with live ones; keys only the platform sets are ignored."""
+    from deepdiff import DeepDiff  # only when options are declared: a heavy import
+
     live = {k: before.get(k) for k in after}
     found = DeepDiff(live, dict(after), ignore_order=True, verbose_level=2)
     lines: list[str] = []
@@ -155,15 +147,15 @@ def _options_diff(before: Mapping[str, object], after: Mapping[str, object]) -> 
 
 def segment_diff(declared: Segment, live: LiveSegment, canon: Canon) -> list[str]:
     """Readable differences between a declared segment and its live counterpart."""
-    want = canon.canonical(declared)
-    have = canon.canonical(_as_segment(live))
     lines: list[str] = []
-    if want.name != have.name:
-        lines.append(f'~ name: "{have.name}" -> "{want.name}"')
-    if rules.segment_key(want.match, want.rules) != rules.segment_key(have.match, have.rules):
-        lines.extend(rules.diff_lines(have.match, have.rules, want.match, want.rules))
-    if want.options:
-        lines.extend(_options_diff(have.options, want.options))
+    if declared.name != live.name:
+        lines.append(f'~ name: "{live.name}" -> "{declared.name}"')
+    want_match, want = canon.canonical_rules(declared.match, declared.rules)
+    have_match, have = canon.canonical_rules(live.match, live.rules)
+    if rules.segment_key(want_match, want) != rules.segment_key(have_match, have):
+        lines.extend(rules.diff_lines(have_match, have, want_match, want))
+    if declared.options:
+        lines.extend(_options_diff(live.options, declared.options))
     return lines
 
 

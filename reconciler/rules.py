@@ -18,8 +18,8 @@ printing and for adapters. ``key(normalise(x)) == key(x)`` always holds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import TypeAlias
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeAlias
 
 from .model import (
     BehaviourRule,
@@ -50,6 +50,8 @@ Key: TypeAlias = tuple[object, ...]
 
 def scalar_text(value: Scalar) -> str:
     """The text a scalar compares as: ``True`` is ``true``, ``5.0`` is ``5``."""
+    if value.__class__ is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -68,30 +70,45 @@ def _value_key(op: str, value: Value | None) -> object:
     return scalar_text(value)
 
 
-def _leaf_key(rule: Rule) -> Key:
-    if isinstance(rule, FieldRule):
-        return ("field", rule.field.casefold(), rule.op, _value_key(rule.op, rule.value))
-    if isinstance(rule, BehaviourRule):
-        days = str(rule.within.days) if rule.within else ""
-        return ("behaviour", rule.campaign, rule.event, days)
-    if isinstance(rule, MembershipRule):
-        return ("membership", rule.list_.casefold(), rule.op)
-    if isinstance(rule, NativeRule):
-        return ("native", json.dumps(rule.native, sort_keys=True, default=str))
-    raise TypeError(f"not a rule: {rule!r}")  # pragma: no cover - the model forbids it
+def _field_key(rule: FieldRule) -> Key:
+    return ("field", rule.field.casefold(), rule.op, _value_key(rule.op, rule.value))
+
+
+def _behaviour_key(rule: BehaviourRule) -> Key:
+    days = str(rule.within.days) if rule.within else ""
+    return ("behaviour", rule.campaign, rule.event, days)
+
+
+def _membership_key(rule: MembershipRule) -> Key:
+    return ("membership", rule.list_.casefold(), rule.op)
+
+
+def _native_key(rule: NativeRule) -> Key:
+    return ("native", json.dumps(rule.native, sort_keys=True, default=str))
+
+
+def _group_rule_key(rule: Group) -> Key:
+    return _group_key(rule.match, rule.rules)
+
+
+_KEYS: dict[type, Callable[[Any], Key]] = {
+    FieldRule: _field_key,
+    BehaviourRule: _behaviour_key,
+    MembershipRule: _membership_key,
+    NativeRule: _native_key,
+    Group: _group_rule_key,
+}
 
 
 def key(rule: Rule) -> Key:
     """The normal form of one rule (or group) as a hashable, orderable value."""
-    if not isinstance(rule, Group):
-        return _leaf_key(rule)
-    return _group_key(rule.match, rule.rules)
+    return _KEYS[rule.__class__](rule)
 
 
 def _group_key(match: str, rules: Iterable[Rule]) -> Key:
     keys: set[Key] = set()
     for member in rules:
-        k = key(member)
+        k = _KEYS[member.__class__](member)
         if k[0] == "group" and k[1] == match:
             keys.update(k[2])  # type: ignore[arg-type]
         else:

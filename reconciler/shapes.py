@@ -356,11 +356,13 @@ def _shape_problems(segment: Segment, capabilities: Capabilities) -> list[Proble
                 " (groups joined by one connector, the other connector inside)",
             )
         ]
+    limit = capabilities.max_conditions
+    if limit is None and shape not in ("cnf", "dnf"):
+        return []  # nothing to convert and nothing to count
     try:
         count = count_conditions(shape, segment.match, segment.rules)
     except RuleSyntaxError as exc:
         return [Problem(where, str(exc))]
-    limit = capabilities.max_conditions
     if limit is not None and count > limit:
         message = f"the rules need {count} conditions, more than this provider's limit of {limit}"
         return [Problem(where, message)]

@@ -23,13 +23,12 @@ Aliases are supported, but a document whose aliases expand past a budget is refu
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError
@@ -38,7 +37,7 @@ from ruamel.yaml.resolver import BaseResolver
 
 from .errors import ConfigError
 
-__all__ = ["Expander", "Loaded", "clear_cache", "load_file", "locate", "paused_gc"]
+__all__ = ["Expander", "Loaded", "clear_cache", "load_file", "locate"]
 
 Expander = Callable[[str], str]
 """Rewrites one string scalar (``${VAR}`` expansion); raises ``KeyError(name)`` if unknown."""
@@ -269,7 +268,9 @@ class _Constructor:
                 return self.expand(value)
             except KeyError as exc:
                 self.error(node, f"environment variable {exc.args[0]} is not set")
-        return value
+        # Short texts (operators, field names, common values) repeat thousands of times in
+        # a large configuration: one shared copy each keeps memory flat.
+        return intern(value) if len(value) <= _INTERN_MAX else value
 
     def tagged(self, node: _Node) -> Any:
         tag = node.tag
@@ -310,7 +311,7 @@ class _Constructor:
             tag = node.tag
             if tag == _STR or (tag == _PLAIN and type(plain_scalar(node.value)) is str):
                 value: str = node.value
-                return value
+                return intern(value)
         self.error(node, "keys must be text; quote this key")
         return None
 
@@ -322,6 +323,7 @@ class _Constructor:
 
 
 _IN_PROGRESS = object()
+_INTERN_MAX = 32
 
 
 def _expanded_size(node: _Node, memo: dict[int, int]) -> int:
@@ -374,18 +376,6 @@ def load_file(path: Path, file: str, expand: Expander | None = None) -> Loaded:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"cannot read file: {reason}", file=file) from None
     return load_text(text, file, expand)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector around bulk allocation of many small objects."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 _cache: tuple[tuple[str, int, int], _Node | None] | None = None

@@ -45,7 +45,7 @@ from reconciler.model import (
     Segment,
 )
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, Provider, ProviderContext, Scope
+from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, paused_gc
 from reconciler.rules import segment_key
 
 from .store import FieldRow, ListRow, SegmentRow, Store, Tx
@@ -102,7 +102,7 @@ class ReferenceProvider(Provider):
 
     def fetch(self, scope: Scope) -> LiveState:
         names = None if scope.lists is None else sorted(scope.lists)
-        with _gc_paused(), self._connection().read() as tx:
+        with paused_gc(), self._connection().read() as tx:
             lists, fields, segments = tx.lists(names), tx.fields(names), tx.segments(names)
             document = _state_document(self.target, lists, fields, segments)
         state = _decode(LiveState, document, self.location)
@@ -299,7 +299,7 @@ def _state_document(
 def _decode(model: type[_M], document: str, location: str) -> _M:
     """Validate stored data into models; data this code cannot read is a ProviderError."""
     try:
-        with _gc_paused():
+        with paused_gc():
             return model.model_validate_json(document)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -308,23 +308,6 @@ def _decode(model: type[_M], document: str, location: str) -> _M:
             f"{location} holds data this version of the reference backend cannot read "
             f"({exc.error_count()} problems; first at {where}: {first['msg']})"
         ) from exc
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a large batch of models.
-
-    Building 10,000 segments allocates ~100,000 long-lived objects; with the collector on,
-    repeated full collections over that growing heap cost several times the build itself.
-    The models hold no reference cycles, so nothing is lost by collecting afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _segment_id(live_id: str) -> int:

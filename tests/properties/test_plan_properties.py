@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.model import Config, LiveList, LiveSegment, LiveState, MailingList, Segment
+from reconciler.model import Config, LiveList, LiveSegment, LiveState, MailingList, Rule, Segment
 from reconciler.plan import Action, Change
 from reconciler.planning import SafetyPolicy, plan
 from reconciler.provider import Capabilities
@@ -17,8 +17,8 @@ class Tree:
 
     capabilities = Capabilities(shape="tree", operators={})
 
-    def canonical(self, segment: Segment) -> Segment:
-        return segment
+    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+        return match, rules
 
 
 def _unique(items: list[Segment]) -> list[Segment]:

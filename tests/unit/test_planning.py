@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import ConflictError
-from reconciler.model import Config, LiveState, Segment
+from reconciler.model import Config, LiveState, Rule
 from reconciler.plan import Action
 from reconciler.planning import SafetyPolicy, acknowledge, detect_drift, plan, stale_reasons
 from reconciler.provider import Capabilities
@@ -27,8 +27,8 @@ class Canon:
             ),
         )
 
-    def canonical(self, segment: Segment) -> Segment:
-        return segment
+    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+        return match, rules
 
 
 def config(*lists: dict[str, Any]) -> Config:
