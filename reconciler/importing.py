@@ -11,6 +11,7 @@ import io
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from .model import Group, JSONValue, LiveList, LiveSegment, LiveState, Rule
 from .rules import rule_data
@@ -18,35 +19,52 @@ from .rules import rule_data
 __all__ = ["import_yaml"]
 
 
+_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _safe(value: JSONValue) -> JSONValue:
+    """Text holding a YAML 1.1 line break (which a YAML 1.2 writer leaves bare) is written
+    double-quoted, so it is escaped and every YAML reader loads it back unchanged."""
+    if isinstance(value, str):
+        if any(mark in value for mark in _BREAKS):
+            return DoubleQuotedScalarString(value)
+        return value
+    if isinstance(value, dict):
+        return {_safe(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
+
+
 def _rule_node(rule: Rule) -> JSONValue:
     if isinstance(rule, Group):
         members = CommentedSeq(_rule_node(member) for member in rule.rules)
         return CommentedMap({rule.match: members})
-    node = CommentedMap(rule_data(rule))
+    node = CommentedMap(_safe(rule_data(rule)))
     node.fa.set_flow_style()
     return node
 
 
 def _segment_node(segment: LiveSegment) -> CommentedMap:
-    node = CommentedMap({"name": segment.name})
+    node = CommentedMap({"name": _safe(segment.name)})
     if segment.match != "all":
         node["match"] = segment.match
     node["rules"] = CommentedSeq(_rule_node(rule) for rule in segment.rules)
     if segment.options:
-        node["options"] = CommentedMap(segment.options)
+        node["options"] = CommentedMap(_safe(segment.options))
     return node
 
 
 def _list_node(live: LiveList, default_target: str | None) -> CommentedMap:
-    node = CommentedMap({"name": live.name})
+    node = CommentedMap({"name": _safe(live.name)})
     if live.target != default_target:
         node["target"] = live.target
     if live.fields:
         fields = CommentedSeq()
         for field in live.fields:
-            item = CommentedMap({"name": field.name, "type": field.type})
+            item = CommentedMap({"name": _safe(field.name), "type": field.type})
             if field.options:
-                item["options"] = list(field.options)
+                item["options"] = _safe(list(field.options))
             item.fa.set_flow_style()
             fields.append(item)
         node["fields"] = fields

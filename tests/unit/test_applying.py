@@ -1,0 +1,117 @@
+"""The applier: order, independent changes after a failure, skipped dependents, safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.applying import apply_plan, check_safety
+from reconciler.errors import ApiError, UnsafePlanError
+from reconciler.model import FieldDef, LiveState, SourceRef
+from reconciler.plan import Action, Change, Plan, SafetyLimit, SafetyReport
+from reconciler.provider import Capabilities, Provider, Scope
+from tests.factories import make_rule, make_segment
+
+
+class Recorder(Provider):
+    """Records the changes it is asked to apply; fails those named in ``failing``."""
+
+    key = "recorder"
+    capabilities = Capabilities(shape="tree", operators={})
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+        self.applied: list[str] = []
+
+    def fetch(self, scope: Scope) -> LiveState:
+        return LiveState()
+
+    def apply(self, change: Change) -> None:
+        name = change.segment or (change.field.name if change.field else change.list)
+        if name in self.failing:
+            raise ApiError("refused", method="POST", url="/x", status=400)
+        self.applied.append(f"{change.action.value}:{name}")
+
+
+def _segment(name: str, list_: str = "L", field: str = "email") -> Change:
+    return Change(
+        action=Action.CREATE_SEGMENT,
+        target="t",
+        list=list_,
+        segment=name,
+        after=make_segment(name, make_rule(field, "equals", "x")),
+        source=SourceRef(file="lists/l.yaml", path=("lists", 0, "segments", 0)),
+    )
+
+
+def test_apply_runs_changes_in_order() -> None:
+    provider = Recorder(set())
+    changes = (
+        Change(action=Action.CREATE_LIST, target="t", list="L"),
+        _segment("A"),
+        _segment("B"),
+    )
+    result = apply_plan(Plan(changes=changes), {"t": provider})
+    assert provider.applied == ["create_list:L", "create_segment:A", "create_segment:B"]
+    assert (result.ok, result.count("applied")) == (True, 3)
+
+
+def test_apply_continues_after_an_independent_failure() -> None:
+    provider = Recorder({"A"})
+    result = apply_plan(Plan(changes=(_segment("A"), _segment("B"))), {"t": provider})
+    assert provider.applied == ["create_segment:B"]
+    assert [o.status for o in result.outcomes] == ["failed", "applied"]
+    assert not result.ok
+
+
+def test_apply_failure_message_points_at_the_yaml() -> None:
+    result = apply_plan(
+        Plan(changes=(_segment("A"),)),
+        {"t": Recorder({"A"})},
+        locate=lambda source: f"{source.file}:7:9",
+    )
+    assert result.outcomes[0].message == "lists/l.yaml:7:9: refused (POST /x -> 400)"
+
+
+def test_apply_skips_segments_of_a_list_that_failed_to_be_created() -> None:
+    provider = Recorder({"L"})
+    changes = (
+        Change(action=Action.CREATE_LIST, target="t", list="L"),
+        _segment("A"),
+        _segment("B", list_="M"),
+    )
+    result = apply_plan(Plan(changes=changes), {"t": provider})
+    assert [(o.status, o.message) for o in result.outcomes] == [
+        ("failed", "refused (POST /x -> 400)"),
+        ("skipped", 'list "L" could not be created'),
+        ("applied", ""),
+    ]
+
+
+def test_apply_skips_only_segments_that_use_a_field_that_failed() -> None:
+    provider = Recorder({"Plan"})
+    changes = (
+        Change(action=Action.CREATE_FIELD, target="t", list="L", field=FieldDef(name="Plan")),
+        _segment("Uses", field="plan"),
+        _segment("Other", field="email"),
+    )
+    result = apply_plan(Plan(changes=changes), {"t": provider})
+    assert [o.status for o in result.outcomes] == ["failed", "skipped", "applied"]
+    assert provider.applied == ["create_segment:Other"]
+
+
+def test_apply_does_not_catch_non_provider_errors() -> None:
+    class Broken(Recorder):
+        def apply(self, change: Change) -> None:
+            raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError):
+        apply_plan(Plan(changes=(_segment("A"),)), {"t": Broken(set())})
+
+
+def test_check_safety_refuses_unacknowledged_limits() -> None:
+    limit = SafetyLimit(target="t", list="L", reason="too many", deletes=("A",))
+    with pytest.raises(UnsafePlanError, match="too many") as caught:
+        check_safety(Plan(safety=SafetyReport(limits=(limit,))))
+    assert caught.value.exit_code == 3
+    acknowledged = limit.model_copy(update={"acknowledged": True})
+    check_safety(Plan(safety=SafetyReport(limits=(acknowledged,))))
