@@ -101,60 +101,38 @@ def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _common(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*decls, expose_value=False, callback=_merge, **kwargs)
+
+
+COMMON_OPTIONS = [
+    _common(
+        "-c",
+        "--config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Root YAML file (default: reconciler.yaml).",
+    ),
+    _common(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="NAME",
+        help="Only lists of this target (repeatable).",
+    ),
+    _common("--list", "lists", multiple=True, metavar="NAME", help="Only this list (repeatable)."),
+    _common("-v", "--verbose", is_flag=True, help="More detail on stderr."),
+    _common("-q", "--quiet", is_flag=True, help="No progress messages on stderr."),
+    _common(
+        "--no-color",
+        is_flag=True,
+        help="No colour (also when NO_COLOR is set or output is not a TTY).",
+    ),
+]
+
+
 def common_options(func: F) -> F:
     """The options every command accepts, before or after its name."""
-    options = [
-        click.option(
-            "-c",
-            "--config",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Root YAML file (default: reconciler.yaml).",
-            expose_value=False,
-            callback=_merge,
-        ),
-        click.option(
-            "--target",
-            "targets",
-            multiple=True,
-            expose_value=False,
-            callback=_merge,
-            metavar="NAME",
-            help="Only lists of this target (repeatable).",
-        ),
-        click.option(
-            "--list",
-            "lists",
-            multiple=True,
-            expose_value=False,
-            callback=_merge,
-            metavar="NAME",
-            help="Only this list (repeatable).",
-        ),
-        click.option(
-            "-v",
-            "--verbose",
-            is_flag=True,
-            expose_value=False,
-            callback=_merge,
-            help="More detail on stderr.",
-        ),
-        click.option(
-            "-q",
-            "--quiet",
-            is_flag=True,
-            expose_value=False,
-            callback=_merge,
-            help="No progress messages on stderr.",
-        ),
-        click.option(
-            "--no-color",
-            is_flag=True,
-            expose_value=False,
-            callback=_merge,
-            help="No colour (also when NO_COLOR is set or output is not a TTY).",
-        ),
-    ]
-    for option in reversed(options):
+    for option in reversed(COMMON_OPTIONS):
         func = option(func)
     return func
 

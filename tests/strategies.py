@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from reconciler.model import (
+    FIELD_OPERATORS,
     BehaviourRule,
     FieldRule,
     Group,
@@ -40,18 +41,7 @@ _SCALARS = st.one_of(
     st.booleans(),
 )
 _SINGLE_OPS = [
-    "equals",
-    "not_equals",
-    "contains",
-    "not_contains",
-    "starts_with",
-    "ends_with",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "before",
-    "after",
+    op for op in FIELD_OPERATORS if op not in ("empty", "not_empty", "between", "in", "not_in")
 ]
 
 

@@ -19,12 +19,10 @@ keeps a fetch of 10,000 segments well under a second.
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
