@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,117 +20,20 @@ import click
 from pydantic import ValidationError
 
 from . import __version__
+from .cli_state import State, common_options, write_atomic
 from .errors import ConfigError, ReconcilerError
 from .importing import import_yaml
 from .model import Config
 from .plan import Plan
 from .planning import SafetyPolicy
-from .provider import ProviderContext
-from .registry import Registry, load_registry
 from .render import render_apply_result, render_drift, render_plan, render_providers
 from .shapes import describe_capabilities
-from .workspace import Selection, Workspace, opened
 
 __all__ = ["cli", "main", "run"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_UNSAFE = 0, 1, 2, 3
-
-
-@dataclass
-class State:
-    """Options common to every command, merged from before and after the command name."""
-
-    config: Path | None = None
-    targets: list[str] = field(default_factory=list)
-    lists: list[str] = field(default_factory=list)
-    verbose: bool = False
-    quiet: bool = False
-    no_color: bool = False
-    registry: Registry | None = None
-
-    @property
-    def config_path(self) -> Path:
-        return self.config or Path("reconciler.yaml")
-
-    @property
-    def color(self) -> bool:
-        if self.no_color or os.environ.get("NO_COLOR"):
-            return False
-        return sys.stdout.isatty()
-
-    def progress(self, message: str) -> None:
-        if not self.quiet:
-            click.echo(message, err=True)
-
-    def context(self) -> ProviderContext:
-        return ProviderContext(base_dir=self.config_path.resolve().parent, progress=self.progress)
-
-    def providers(self) -> Registry:
-        if self.registry is None:
-            self.registry = load_registry()
-        return self.registry
-
-    @contextmanager
-    def workspace(self, narrow: bool = True) -> Iterator[Workspace]:
-        if self.verbose:
-            logging.basicConfig(
-                level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-            )
-        if not self.config_path.exists():
-            raise ConfigError(
-                f"{self.config_path}: configuration file not found "
-                "(use -c/--config to name another file)"
-            )
-        selection = Selection(tuple(self.targets), tuple(self.lists)) if narrow else Selection()
-        with opened(self.config_path, self.providers(), self.context(), selection) as ws:
-            yield ws
-
-
-def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    state = ctx.ensure_object(State)
-    if param.name in ("targets", "lists"):
-        getattr(state, param.name).extend(value)
-    elif value:
-        setattr(state, param.name or "", value)
-    return value
-
-
-def _common(*decls: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(*decls, expose_value=False, callback=_merge, **kwargs)
-
-
-COMMON_OPTIONS = [
-    _common(
-        "-c",
-        "--config",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Root YAML file (default: reconciler.yaml).",
-    ),
-    _common(
-        "--target",
-        "targets",
-        multiple=True,
-        metavar="NAME",
-        help="Only lists of this target (repeatable).",
-    ),
-    _common("--list", "lists", multiple=True, metavar="NAME", help="Only this list (repeatable)."),
-    _common("-v", "--verbose", is_flag=True, help="More detail on stderr."),
-    _common("-q", "--quiet", is_flag=True, help="No progress messages on stderr."),
-    _common(
-        "--no-color",
-        is_flag=True,
-        help="No colour (also when NO_COLOR is set or output is not a TTY).",
-    ),
-]
-
-
-def common_options(func: F) -> F:
-    """The options every command accepts, before or after its name."""
-    for option in reversed(COMMON_OPTIONS):
-        func = option(func)
-    return func
 
 
 class ReconcilerGroup(click.Group):
@@ -183,25 +82,11 @@ def _state() -> State:
     return click.get_current_context().ensure_object(State)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file renamed into place."""
-    directory = path.resolve().parent
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
     else:
-        _write_atomic(output, text if text.endswith("\n") else text + "\n")
+        write_atomic(output, text if text.endswith("\n") else text + "\n")
         _state().progress(f"Wrote {output}")
 
 
@@ -278,7 +163,7 @@ def plan(
     with state.workspace() as ws:
         result = ws.plan(_policy(allow_delete, allow_deletes))
     if output is not None:
-        _write_atomic(output, json.dumps(result.to_document(), indent=2) + "\n")
+        write_atomic(output, json.dumps(result.to_document(), indent=2) + "\n")
         state.progress(f"Saved plan to {output}; apply it with: reconciler apply {output}")
     click.echo(render_plan(result, fmt, color=state.color and fmt == "text"), nl=False)  # type: ignore[arg-type]
     if result.safety.tripped:
