@@ -65,6 +65,9 @@ class State:
             logging.basicConfig(
                 level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
             )
+            # Third-party debug lines can carry headers; only our own loggers go verbose.
+            for noisy in ("httpx", "httpcore"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
         if not self.config_path.exists():
             raise ConfigError(
                 f"{self.config_path}: configuration file not found "
