@@ -132,6 +132,12 @@ class Provider(ABC):
         self.context = context
 
     @classmethod
+    def capabilities_for(cls, settings: BaseModel) -> Capabilities:
+        """The capabilities of one target, when its settings change them (for example a
+        per-install condition limit). ``validate`` checks segments against this."""
+        return cls.capabilities
+
+    @classmethod
     def check_segment(cls, segment: Segment) -> list[str]:
         """Provider-specific reasons this segment cannot be stored (offline, no network).
 

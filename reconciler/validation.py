@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import shapes
 from .config import locate_source, root_file, sorted_errors
 from .errormap import did_you_mean, translate
 from .errors import ConfigError, ConfigErrors, ReconcilerError
 from .model import STANDARD_FIELDS, Config, FieldRule, Group, MailingList, Rule, SourceRef
-from .provider import Provider
+from .provider import Capabilities, Provider
 
 __all__ = ["locate_source", "validate_config"]
 
 YamlPath = tuple[str | int, ...]
 Providers = Mapping[str, type[Provider]]
+Targets = Mapping[str, tuple[type[Provider], Capabilities]]
+"""Each target's provider class and the capabilities its settings give it."""
 
 _OPTION_TYPES = frozenset({"select", "multiselect"})
 
@@ -50,10 +52,10 @@ def validate_config(config: Config, registry: Mapping[str, type[Provider]]) -> N
 
 def _check_targets(
     config: Config, registry: Providers, root: SourceRef | None
-) -> tuple[list[ConfigError], dict[str, type[Provider]]]:
+) -> tuple[list[ConfigError], dict[str, tuple[type[Provider], Capabilities]]]:
     """Problems with the targets, and the provider class of each target that has one."""
     errors: list[ConfigError] = []
-    providers: dict[str, type[Provider]] = {}
+    providers: dict[str, tuple[type[Provider], Capabilities]] = {}
     for name, target in config.targets.items():
         provider = registry.get(target.provider)
         if provider is None:
@@ -63,19 +65,21 @@ def _check_targets(
             message = f'unknown provider "{target.provider}"{hint}'
             errors.append(_error(root, ("targets", name, "provider"), message))
             continue
-        providers[name] = provider
-        errors += _check_settings(name, target.settings, provider, root)
+        settings, problems = _check_settings(name, target.settings, provider, root)
+        errors += problems
+        if settings is not None:
+            providers[name] = (provider, provider.capabilities_for(settings))
     return errors, providers
 
 
 def _check_settings(
     name: str, settings: dict[str, object], provider: type[Provider], root: SourceRef | None
-) -> list[ConfigError]:
+) -> tuple[BaseModel | None, list[ConfigError]]:
     """Validate a target's own keys with its provider's model; never quote a value."""
     try:
-        provider.settings_model.model_validate(settings)
+        return provider.settings_model.model_validate(settings), []
     except ValidationError as exc:
-        return translate(
+        return None, translate(
             exc.errors(),
             data=settings,
             file=root.file if root else None,
@@ -105,7 +109,7 @@ def _first(source: SourceRef | None) -> str:
     return f" (first declared at {locate_source(source, ('name',))})"
 
 
-def _check_list(mailing_list: MailingList, providers: Providers) -> list[ConfigError]:
+def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigError]:
     errors = _check_fields(mailing_list)
     errors += _check_segment_names(mailing_list)
     field_types = {field.name.casefold(): field.type for field in mailing_list.fields}
@@ -189,14 +193,15 @@ def _check_rule_fields(
 def _check_storable(
     mailing_list: MailingList,
     segment_index: int,
-    provider: type[Provider],
+    target: tuple[type[Provider], Capabilities],
     field_types: Mapping[str, str],
 ) -> list[ConfigError]:
     """Whether the target's provider can store the segment, as one error per reason."""
+    provider, capabilities = target
     segment = mailing_list.segments[segment_index]
     prefix = f'segment "{segment.name}" cannot be stored by provider "{provider.key}": '
     try:
-        problems = shapes.check_segment(segment, provider.capabilities, field_types)
+        problems = shapes.check_segment(segment, capabilities, field_types)
         problems += [shapes.Problem((), reason) for reason in provider.check_segment(segment)]
     except ReconcilerError as exc:
         problems = [shapes.Problem(("rules",), str(exc))]

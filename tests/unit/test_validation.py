@@ -23,6 +23,7 @@ class FlatSettings(BaseModel):
 
     api_key: StrictStr
     region: Literal["eu", "us"] = "eu"
+    max_conditions: int = 2
 
 
 class FlatProvider(Provider):
@@ -35,6 +36,11 @@ class FlatProvider(Provider):
         operators={"text": frozenset({"equals", "contains"}), "date": frozenset({"after"})},
         max_conditions=2,
     )
+
+    @classmethod
+    def capabilities_for(cls, settings: BaseModel) -> Capabilities:
+        assert isinstance(settings, FlatSettings)
+        return cls.capabilities.model_copy(update={"max_conditions": settings.max_conditions})
 
     @classmethod
     def check_segment(cls, segment: Segment) -> list[str]:
@@ -238,6 +244,15 @@ def test_validate_select_field_may_have_options() -> None:
 def test_validate_segment_the_provider_cannot_store(rules: str, expected: str) -> None:
     text = one_list(f"{{name: S, rules: {rules}}}", target="mw") + FLAT_TARGET
     assert problems(text) == [expected]
+
+
+@pytest.mark.parametrize(("limit", "found"), [(2, 1), (3, 0)])
+def test_validate_uses_each_targets_own_capabilities(limit: int, found: int) -> None:
+    rules = ", ".join("{field: email, op: equals, value: %s}" % v for v in "abc")
+    target = f"targets:\n  mw: {{provider: flat, api_key: k, max_conditions: {limit}}}\n"
+    reported = problems(one_list(f"{{name: S, rules: [{rules}]}}", target="mw") + target)
+    assert len(reported) == found
+    assert all("more than this provider's limit of 2" in line for line in reported)
 
 
 def test_validate_provider_specific_check_names_the_segment() -> None:
