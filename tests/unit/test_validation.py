@@ -248,7 +248,7 @@ def test_validate_segment_the_provider_cannot_store(rules: str, expected: str) -
 
 @pytest.mark.parametrize(("limit", "found"), [(2, 1), (3, 0)])
 def test_validate_uses_each_targets_own_capabilities(limit: int, found: int) -> None:
-    rules = ", ".join("{field: email, op: equals, value: %s}" % v for v in "abc")
+    rules = ", ".join(f"{{field: email, op: equals, value: {v}}}" for v in "abc")
     target = f"targets:\n  mw: {{provider: flat, api_key: k, max_conditions: {limit}}}\n"
     reported = problems(one_list(f"{{name: S, rules: [{rules}]}}", target="mw") + target)
     assert len(reported) == found
