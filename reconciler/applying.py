@@ -18,7 +18,8 @@ from .provider import Provider
 
 __all__ = ["apply_plan", "check_safety", "unconverged"]
 
-Locate = Callable[[SourceRef], str]
+Locate = Callable[[SourceRef, tuple[str | int, ...]], str]
+"""``file:line:column`` of a path inside a declaration (``config.locate_source``)."""
 
 
 def check_safety(plan: Plan) -> None:
@@ -75,6 +76,18 @@ def _describe(change: Change) -> str:
     return f"{change.action.value} {name!r} in list {change.list!r}"
 
 
+def _failure(change: Change, exc: ProviderError, locate: Locate | None) -> str:
+    """The provider's error, prefixed with the declaration's position and followed by the
+    position of each rule the platform rejected."""
+    if locate is None or change.source is None:
+        return str(exc)
+    message = f"{locate(change.source, ())}: {exc}"
+    if exc.rule_paths:
+        places = ", ".join(locate(change.source, path) for path in exc.rule_paths)
+        message += f" (rejected rules at {places})"
+    return message
+
+
 def apply_plan(
     plan: Plan,
     providers: Mapping[str, Provider],
@@ -97,8 +110,8 @@ def apply_plan(
         try:
             providers[change.target].apply(change)
         except ProviderError as exc:
-            where = f"{locate(change.source)}: " if locate and change.source else ""
-            outcomes.append(Outcome(change=change, status="failed", message=f"{where}{exc}"))
+            message = _failure(change, exc, locate)
+            outcomes.append(Outcome(change=change, status="failed", message=message))
             deps.failed(change)
         else:
             outcomes.append(Outcome(change=change, status="applied"))

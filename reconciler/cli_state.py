@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfigError
-from .provider import ProviderContext
+from .provider import Clock, ProviderContext
 from .registry import Registry, load_registry
 from .workspace import Selection, Workspace, opened
 
@@ -36,6 +36,9 @@ class State:
     quiet: bool = False
     no_color: bool = False
     registry: Registry | None = None
+    """Providers by key; ``None`` loads the installed entry points (tests pass a dict)."""
+    clock: Clock | None = None
+    """The clock providers wait on; ``None`` is the real one (tests pass a fake)."""
 
     @property
     def config_path(self) -> Path:
@@ -52,7 +55,10 @@ class State:
             click.echo(message, err=True)
 
     def context(self) -> ProviderContext:
-        return ProviderContext(base_dir=self.config_path.resolve().parent, progress=self.progress)
+        base_dir = self.config_path.resolve().parent
+        if self.clock is None:
+            return ProviderContext(base_dir=base_dir, progress=self.progress)
+        return ProviderContext(base_dir=base_dir, progress=self.progress, clock=self.clock)
 
     def providers(self) -> Registry:
         if self.registry is None:

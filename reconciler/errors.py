@@ -126,7 +126,13 @@ class ConvergenceError(ReconcilerError):
 
 
 class ProviderError(ReconcilerError):
-    """Anything a provider reports."""
+    """Anything a provider reports.
+
+    ``rule_paths`` names the rules the platform rejected, as paths inside the segment's
+    YAML mapping (e.g. ``("rules", 2, "any", 0)``), so the applier can point at each line.
+    """
+
+    rule_paths: tuple[tuple[str | int, ...], ...] = ()
 
 
 class AuthError(ProviderError):

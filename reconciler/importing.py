@@ -19,14 +19,15 @@ from .rules import rule_data
 __all__ = ["import_yaml"]
 
 
-_BREAKS = ("\x85", "\u2028", "\u2029")
+_QUOTE = ("\x85", "\u2028", "\u2029", ":")
 
 
 def _safe(value: JSONValue) -> JSONValue:
-    """Text holding a YAML 1.1 line break (which a YAML 1.2 writer leaves bare) is written
-    double-quoted, so it is escaped and every YAML reader loads it back unchanged."""
+    """Text a YAML 1.2 writer leaves bare but a YAML 1.1 reader (libyaml) reads otherwise is
+    written double-quoted: line breaks of YAML 1.1, and ``:`` inside flow mappings
+    (``{Clause: abc http://x}``)."""
     if isinstance(value, str):
-        if any(mark in value for mark in _BREAKS):
+        if any(mark in value for mark in _QUOTE):
             return DoubleQuotedScalarString(value)
         return value
     if isinstance(value, dict):
@@ -69,7 +70,7 @@ def _list_node(live: LiveList, default_target: str | None) -> CommentedMap:
             fields.append(item)
         node["fields"] = fields
     node["segments"] = CommentedSeq(
-        _segment_node(s) for s in sorted(live.segments, key=lambda s: s.name)
+        _segment_node(s) for s in sorted(live.segments, key=lambda s: s.name) if s.rules
     )
     return node
 
@@ -84,10 +85,15 @@ def import_yaml(live: LiveState, default_target: str | None) -> str:
             )
         }
     )
-    root.yaml_set_start_comment(
+    comment = (
         "Imported by `reconciler import`. Segments here are managed from now on:\n"
         "review each, then include this file from reconciler.yaml."
     )
+    empty = [f"{item.name}/{s.name}" for item in live.lists for s in item.segments if not s.rules]
+    if empty:
+        # A declared segment needs at least one rule (an empty one can match a whole list).
+        comment += "\nNot imported, they have no rules: " + ", ".join(sorted(empty))
+    root.yaml_set_start_comment(comment)
     yaml = YAML()
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096

@@ -159,14 +159,19 @@ def segment_diff(declared: Segment, live: LiveSegment, canon: Canon) -> list[str
     return lines
 
 
+def _cnf_groups(canonical: tuple[str, tuple[Rule, ...]]) -> set[rules.Key]:
+    """The AND-ed groups of rules in CNF, each as its normal-form key."""
+    return {rules.key(rules.group_of("any", clause)) for clause in to_cnf(*canonical)}
+
+
 def _only_groups_appended(declared: Segment, live: LiveSegment, canon: Canon) -> bool:
     """True when the rules differ only by whole AND-ed groups added (same name/options)."""
     if Action.ADD_RULE_GROUP not in canon.capabilities.changes or declared.name != live.name:
         return False
     if declared.options and _options_diff(live.options, declared.options):
         return False
-    have = {rules.key(rules.group_of("any", c)) for c in to_cnf(live.match, live.rules)}
-    want = {rules.key(rules.group_of("any", c)) for c in to_cnf(declared.match, declared.rules)}
+    have = _cnf_groups(canon.canonical_rules(live.match, live.rules))
+    want = _cnf_groups(canon.canonical_rules(declared.match, declared.rules))
     return bool(have) and have < want
 
 

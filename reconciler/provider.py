@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +138,10 @@ class Provider(ABC):
         return cls.capabilities
 
     @classmethod
-    def check_segment(cls, segment: Segment) -> list[str]:
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
         """Provider-specific reasons this segment cannot be stored (offline, no network).
+
+        ``field_types`` maps each custom field the list declares (casefolded) to its type.
 
         The core already checks the shape, operators, events and limits from
         ``capabilities``; override this for what those cannot say (e.g. native rules).

@@ -116,6 +116,7 @@ def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigErr
     errors += _check_rule_fields(mailing_list, field_types)
     provider = providers.get(mailing_list.target or "")
     if provider is not None:
+        errors += _check_field_types(mailing_list, provider)
         for segment_index in range(len(mailing_list.segments)):
             errors += _check_storable(mailing_list, segment_index, provider, field_types)
     return errors
@@ -141,6 +142,23 @@ def _check_fields(mailing_list: MailingList) -> list[ConfigError]:
             )
             errors.append(_error(mailing_list.source, (*where, "options"), message))
     return errors
+
+
+def _check_field_types(
+    mailing_list: MailingList, target: tuple[type[Provider], Capabilities]
+) -> list[ConfigError]:
+    """Custom fields whose type the target's platform has no equivalent for."""
+    provider, capabilities = target
+    return [
+        _error(
+            mailing_list.source,
+            ("fields", index, "type"),
+            f'field "{field.name}" has type "{field.type}", which provider "{provider.key}" '
+            f"cannot store (it has: {', '.join(sorted(capabilities.field_types))})",
+        )
+        for index, field in enumerate(mailing_list.fields)
+        if field.type not in capabilities.field_types
+    ]
 
 
 def _check_segment_names(mailing_list: MailingList) -> list[ConfigError]:
@@ -202,7 +220,9 @@ def _check_storable(
     prefix = f'segment "{segment.name}" cannot be stored by provider "{provider.key}": '
     try:
         problems = shapes.check_segment(segment, capabilities, field_types)
-        problems += [shapes.Problem((), reason) for reason in provider.check_segment(segment)]
+        problems += [
+            shapes.Problem((), reason) for reason in provider.check_segment(segment, field_types)
+        ]
     except ReconcilerError as exc:
         problems = [shapes.Problem(("rules",), str(exc))]
     return [_error(segment.source, p.path, prefix + p.message) for p in problems]

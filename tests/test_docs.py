@@ -63,8 +63,10 @@ def _ci_commands() -> list[str]:
 
 def _steps(command: str) -> list[str]:
     """One ``&&`` chain as its steps, each without the ``.venv/bin/`` prefix."""
-    return [" ".join(shlex.split(step.strip().removeprefix(".venv/bin/")))
-            for step in command.split("&&")]
+    return [
+        " ".join(shlex.split(step.strip().removeprefix(".venv/bin/")))
+        for step in command.split("&&")
+    ]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,9 +39,36 @@ def test_imported_yaml_loads_back_exactly(items: list[Segment]) -> None:
     assert {s.name: (s.match, s.rules) for s in declared.segments} == expected
 
 
-def test_yaml_line_breaks_of_yaml_1_1_survive_the_round_trip() -> None:
-    # ruamel writes U+0085 bare (YAML 1.2); libyaml reads it as a line break (YAML 1.1).
+@pytest.mark.parametrize(
+    ("name", "value", "native"),
+    [
+        # ruamel writes U+0085 bare (YAML 1.2); libyaml reads it as a line break (YAML 1.1).
+        ("a\x85b", "x\u2028y", "plain"),
+        # ':' in a plain scalar inside a flow mapping is fine in YAML 1.2, not for libyaml.
+        ("url: rules", "see http://example.com/a", "abc http://x"),
+    ],
+)
+def test_text_that_yaml_readers_disagree_on_survives(name: str, value: str, native: str) -> None:
     segment = Segment.model_validate(
-        {"name": "a\x85b", "rules": [{"field": "email", "op": "equals", "value": "x\u2028y"}]}
+        {
+            "name": name,
+            "rules": [
+                {"field": "email", "op": "equals", "value": value},
+                {"native": {"RuleType": "CampaignOpened", "Clause": native}},
+            ],
+        }
     )
     test_imported_yaml_loads_back_exactly.hypothesis.inner_test([segment])  # type: ignore[attr-defined]
+
+
+def test_segments_without_rules_are_named_but_not_imported() -> None:
+    empty = LiveSegment(id="9", name="Everyone", rules=())
+    kept = LiveSegment.model_validate(
+        {"id": "1", "name": "Kept", "rules": [{"field": "email", "op": "not_empty"}]}
+    )
+    text = import_yaml(
+        LiveState(lists=(LiveList(target="local", name="L", id="1", segments=(empty, kept)),)),
+        "local",
+    )
+    assert "# Not imported, they have no rules: L/Everyone" in text
+    assert "name: Everyone" not in text and "name: Kept" in text

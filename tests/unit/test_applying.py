@@ -67,9 +67,27 @@ def test_apply_failure_message_points_at_the_yaml() -> None:
     result = apply_plan(
         Plan(changes=(_segment("A"),)),
         {"t": Recorder({"A"})},
-        locate=lambda source: f"{source.file}:7:9",
+        locate=lambda source, path: f"{source.file}:{7 + len(path)}:9",
     )
     assert result.outcomes[0].message == "lists/l.yaml:7:9: refused (POST /x -> 400)"
+
+
+def test_apply_failure_points_at_each_rejected_rule() -> None:
+    class Rejecting(Recorder):
+        def apply(self, change: Change) -> None:
+            error = ApiError("rules rejected", status=400)
+            error.rule_paths = (("rules", 0), ("rules", 1, "any", 0))
+            raise error
+
+    result = apply_plan(
+        Plan(changes=(_segment("A"),)),
+        {"t": Rejecting(set())},
+        locate=lambda source, path: f"{source.file}:{10 + len(path)}:1",
+    )
+    assert result.outcomes[0].message == (
+        "lists/l.yaml:10:1: rules rejected (400) (rejected rules at lists/l.yaml:12:1, "
+        "lists/l.yaml:14:1)"
+    )
 
 
 def test_apply_skips_segments_of_a_list_that_failed_to_be_created() -> None:

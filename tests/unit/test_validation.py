@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -43,7 +44,7 @@ class FlatProvider(Provider):
         return cls.capabilities.model_copy(update={"max_conditions": settings.max_conditions})
 
     @classmethod
-    def check_segment(cls, segment: Segment) -> list[str]:
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
         return ["names may not start with x"] if segment.name.startswith("x") else []
 
     def fetch(self, scope: Scope) -> LiveState:  # pragma: no cover - never called offline
@@ -244,6 +245,14 @@ def test_validate_select_field_may_have_options() -> None:
 def test_validate_segment_the_provider_cannot_store(rules: str, expected: str) -> None:
     text = one_list(f"{{name: S, rules: {rules}}}", target="mw") + FLAT_TARGET
     assert problems(text) == [expected]
+
+
+def test_validate_field_type_the_target_cannot_store() -> None:
+    text = one_list(EMAIL, fields="[{name: Plan, type: boolean}]", target="mw") + FLAT_TARGET
+    assert problems(text) == [
+        'reconciler.yaml:5:27: field "Plan" has type "boolean", which provider "flat" '
+        "cannot store (it has: date, number, select, text)"
+    ]
 
 
 @pytest.mark.parametrize(("limit", "found"), [(2, 1), (3, 0)])
