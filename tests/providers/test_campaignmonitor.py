@@ -1,0 +1,494 @@
+"""Campaign Monitor against its stateful fake: wire calls, quirks, errors and faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+import respx
+from click.testing import CliRunner
+
+from providers.campaignmonitor import CampaignMonitorProvider, CampaignMonitorSettings
+from reconciler.cli import cli
+from reconciler.cli_state import State
+from reconciler.importing import import_yaml
+from reconciler.provider import Provider
+from tests.providers.contract import Session, actions, lists_yaml
+from tests.providers.fakes import FakeClock
+from tests.providers.fakes.campaignmonitor import BASE_URL, FakeCampaignMonitor, Fault
+from tests.providers.test_contract import CampaignMonitorHarness
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY: dict[str, type[Provider]] = {"campaignmonitor": CampaignMonitorProvider}
+
+RICH = """\
+      - name: Rich
+        rules:
+          - {field: email, op: contains, value: "@gmail.com"}
+          - any:
+              - {field: date_subscribed, op: between, value: ["2024-01-01", "2024-06-30"]}
+              - {field: name, op: equals, value: Gertrude Gainforth}
+          - {field: Frequency, op: not_in, value: [Monthly]}
+          - {campaign: "1234abcd1234abcd", event: opened}
+          - native: {RuleType: CampaignOpenedNoClick, Clause: "abcdabcd"}
+"""
+
+
+@pytest.fixture
+def harness(no_real_http: respx.MockRouter) -> CampaignMonitorHarness:
+    return CampaignMonitorHarness(no_real_http)
+
+
+@pytest.fixture
+def fake(harness: CampaignMonitorHarness) -> FakeCampaignMonitor:
+    return harness.fake
+
+
+@pytest.fixture
+def session(harness: CampaignMonitorHarness, tmp_path: Path) -> Session:
+    return Session(harness, tmp_path, dict(REGISTRY))
+
+
+def applied(session: Session, lists: str) -> None:
+    session.write(lists)
+    _, result = session.apply()
+    assert result.ok, result.outcomes
+
+
+def bodies(fake: FakeCampaignMonitor, method: str, suffix: str) -> list[Any]:
+    return [
+        json.loads(r.content)
+        for r in fake.requests
+        if r.method == method and r.url.path.endswith(suffix)
+    ]
+
+
+# -- settings and authentication -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"client_id": "c"},
+        {"client_id": "c", "api_key": "k", "access_token": "t"},
+        {"client_id": "c", "api_key": " "},
+        {"api_key": "k"},
+        {"client_id": "c", "api_key": "k", "password": "p"},
+    ],
+    ids=["no credential", "both credentials", "blank key", "no client", "extra key"],
+)
+def test_campaignmonitor_settings_refuse(settings: dict[str, str]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        CampaignMonitorSettings.model_validate(settings)
+
+
+def test_campaignmonitor_settings_default_base_url() -> None:
+    settings = CampaignMonitorSettings.model_validate(
+        {"client_id": "c", "access_token": "tok-secret-9"}
+    )
+    assert settings.base_url == "https://api.createsend.com/api/v3.3"
+    assert "tok-secret-9" not in repr(settings)
+
+
+def test_campaignmonitor_api_key_is_basic_auth_with_password_x(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    session.write(lists_yaml())
+    session.plan()
+    header = fake.requests[0].headers["Authorization"]
+    assert header == "Basic " + base64.b64encode(f"{fake.api_key}:x".encode()).decode()
+    assert str(fake.requests[0].url) == f"{BASE_URL}/clients/{fake.client_id}/lists.json"
+
+
+def test_campaignmonitor_access_token_is_bearer(
+    harness: CampaignMonitorHarness, session: Session, fake: FakeCampaignMonitor
+) -> None:
+    fake.api_key, fake.access_token = None, "oauth-token-123456"
+    harness.target_yaml = lambda: f"access_token: {fake.access_token}\nclient_id: client0001"  # type: ignore[method-assign]
+    session.write(lists_yaml())
+    assert not session.plan().is_empty
+    assert fake.requests[0].headers["Authorization"] == "Bearer oauth-token-123456"
+
+
+def test_campaignmonitor_secret_never_in_errors(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    fake.faults.append(Fault("GET", r"/clients/.*", "html", times=99))
+    session.write(lists_yaml())
+    with pytest.raises(Exception) as caught:
+        session.plan()
+    assert fake.api_key is not None and fake.api_key not in str(caught.value)
+
+
+# -- wire calls per change -------------------------------------------------------------------
+
+
+def test_campaignmonitor_create_is_one_post_with_all_groups(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    applied(session, lists_yaml(RICH))
+    (body,) = bodies(fake, "POST", f"/segments/{fake.list_id('Newsletter')}.json")
+    assert list(body) == ["Title", "RuleGroups"]
+    groups = sorted(
+        sorted((r["RuleType"], r["Clause"]) for r in g["Rules"]) for g in body["RuleGroups"]
+    )
+    assert groups == [
+        [("CampaignOpened", "1234abcd1234abcd")],
+        [("CampaignOpenedNoClick", "abcdabcd")],
+        [
+            ("DateSubscribed", "BETWEEN 2024-01-01 AND 2024-06-30"),
+            ("Name", "EQUALS Gertrude Gainforth"),
+        ],
+        [("EmailAddress", "CONTAINS @gmail.com")],
+        [("[Frequency]", "NOT_EQUALS Monthly")],
+    ]
+    assert session.plan().is_empty
+
+
+def test_campaignmonitor_rule_change_is_one_put_with_title_and_groups(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    applied(session, lists_yaml())
+    session.write(lists_yaml().replace("@gmail.com", "@googlemail.com"))
+    current, result = session.apply()
+    assert actions(current) == [("update_segment", "Gmail")] and result.ok
+    (body,) = bodies(fake, "PUT", ".json")
+    assert body == {
+        "Title": "Gmail",
+        "RuleGroups": [
+            {"Rules": [{"RuleType": "EmailAddress", "Clause": "CONTAINS @googlemail.com"}]}
+        ],
+    }
+    assert not [w for w in fake.writes() if w[1].endswith("/rules.json") and w[0] == "DELETE"]
+
+
+def test_campaignmonitor_add_rule_group_posts_each_new_group(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    applied(session, lists_yaml())
+    grown = lists_yaml().replace(
+        '"@gmail.com"}\n',
+        '"@gmail.com"}\n          - {field: name, op: not_empty}\n'
+        "          - {campaign: c0ffee, event: clicked}\n",
+    )
+    session.write(grown)
+    current, result = session.apply()
+    assert actions(current) == [("add_rule_group", "Gmail")] and result.ok
+    added = bodies(fake, "POST", "/rules.json")
+    assert sorted(json.dumps(b) for b in added) == sorted(
+        [
+            json.dumps({"Rules": [{"RuleType": "CampaignClickedAny", "Clause": "c0ffee"}]}),
+            json.dumps({"Rules": [{"RuleType": "Name", "Clause": "PROVIDED"}]}),
+        ]
+    )
+    assert not bodies(fake, "PUT", ".json")
+    assert session.plan().is_empty
+
+
+def test_campaignmonitor_missing_field_is_created_with_its_type(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    applied(session, lists_yaml())
+    (body,) = bodies(fake, "POST", "/customfields.json")
+    assert body == {
+        "FieldName": "Frequency",
+        "DataType": "MultiSelectOne",
+        "Options": ["Weekly", "Monthly"],
+        "VisibleInPreferenceCenter": True,
+    }
+
+
+# -- normalisation: what the platform (or a person) rewrites never shows as a diff --------------
+
+
+def test_campaignmonitor_normalises_live_rules(session: Session, fake: FakeCampaignMonitor) -> None:
+    applied(session, lists_yaml(RICH))
+    stored = fake.segment_by_title("Newsletter", "Rich")
+    groups = stored["RuleGroups"]
+    for group in groups:
+        group["Rules"].reverse()
+        for rule in group["Rules"]:
+            if rule["RuleType"] == "[Frequency]":
+                rule["RuleType"] = "Frequency"  # brackets dropped (UNVERIFIED either way)
+            if not rule["RuleType"].startswith("Campaign"):
+                verb, _, rest = rule["Clause"].partition(" ")
+                rule["Clause"] = f"  {verb.lower()}   {rest.replace(' AND ', '  and ')} "
+    groups.reverse()
+    groups.append(json.loads(json.dumps(groups[0])))  # a duplicate group changes nothing
+    assert session.plan().is_empty
+
+
+def test_campaignmonitor_active_subscribers_never_compared(session: Session) -> None:
+    applied(session, lists_yaml())
+    assert session.plan().is_empty and session.plan().is_empty  # the count moves on each read
+
+
+def test_campaignmonitor_in_operator_round_trips(session: Session) -> None:
+    segments = """\
+      - name: Picked
+        rules:
+          - {field: Frequency, op: in, value: [Weekly, Monthly]}
+          - {field: name, op: in, value: [Ann, Bob]}
+"""
+    applied(session, lists_yaml(segments))
+    assert session.plan().is_empty
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_campaignmonitor_277_names_the_failing_rule_and_its_line(session: Session) -> None:
+    segments = """\
+      - name: Old
+        rules:
+          - {field: email, op: contains, value: "@x.com"}
+          - any:
+              - {field: name, op: equals, value: Ann}
+              - {field: date_subscribed, op: after, value: "2009-01-01"}
+"""
+    session.write(lists_yaml(segments))
+    _, result = session.apply()
+    (failed,) = [o for o in result.outcomes if o.status == "failed"]
+    config = str(session.root / "reconciler.yaml")
+    assert failed.message.startswith(f"{config}:15:9: Campaign Monitor could not parse")
+    assert 'rules[1].any[1] (date_subscribed after "2009-01-01")' in failed.message
+    assert "last ten (10) years (code 2723)" in failed.message
+    assert "rules[0]" not in failed.message and "rules[1].any[0]" not in failed.message
+
+
+def test_campaignmonitor_duplicate_title_is_a_conflict(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    session.write(lists_yaml())
+    ws = session.workspace()
+    current = ws.plan()
+    ws.apply(current.model_copy(update={"changes": current.changes[:2]}))
+    list_id = fake.list_id("Newsletter")
+    fake.add_segment(list_id, "Gmail", [[("Name", "PROVIDED")]])  # someone else, meanwhile
+    result = ws.apply(current.model_copy(update={"changes": current.changes[2:]}))
+    ws.close()
+    (failed,) = [o for o in result.outcomes if o.status == "failed"]
+    assert failed.change.segment == "Gmail"
+    assert "already exists" in failed.message and "(code 275)" in failed.message
+
+
+def test_campaignmonitor_278_is_retried(session: Session, fake: FakeCampaignMonitor) -> None:
+    applied(session, lists_yaml())
+    fake.faults.append(Fault("PUT", r"/segments/.*", "278", times=2))
+    session.write(lists_yaml().replace("@gmail.com", "@other.com"))
+    _, result = session.apply()
+    assert result.ok
+    assert len([w for w in fake.writes() if w[0] == "PUT"]) == 3
+    assert len(session.clock.sleeps) == 2
+
+
+def test_campaignmonitor_system_segment_refused_with_a_hint(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    applied(session, lists_yaml(prune=True))
+    fake.add_segment(fake.list_id("Newsletter"), "Engaged", [[("Name", "PROVIDED")]], system=True)
+    _, result = session.apply()
+    (failed,) = result.outcomes
+    assert failed.status == "failed" and "ignore:" in failed.message and "284" in failed.message
+    session.write(lists_yaml(prune=True, ignore='"Engaged"'))
+    current = session.plan()
+    assert current.is_empty and not current.unmanaged
+
+
+def test_campaignmonitor_delete_of_a_vanished_segment_succeeds(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    applied(session, lists_yaml(prune=True))
+    session.write(lists_yaml(SEGMENTS_ONE, prune=True))
+    ws = session.workspace()
+    current = ws.plan()
+    del fake.segments[current.changes[0].before.id]  # type: ignore[union-attr]
+    assert ws.apply(current).ok
+    ws.close()
+
+
+SEGMENTS_ONE = """\
+      - name: Gmail
+        rules:
+          - {field: email, op: contains, value: "@gmail.com"}
+"""
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+def test_campaignmonitor_import_plans_to_nothing(
+    session: Session, fake: FakeCampaignMonitor
+) -> None:
+    list_id = fake.add_list("Imported")
+    fake.add_field(list_id, "Country Code", "Country")
+    fake.add_field(list_id, "Age", "Number")
+    fake.add_segment(
+        list_id,
+        "Mixed",
+        [
+            [("EmailAddress", "CONTAINS @x.com"), ("[CountryCode]", "EQUALS Wales")],
+            [("[Age]", "BETWEEN 18 AND 65")],
+            [("CampaignClickedSpecific", "abc www.example.com/x")],
+            [("Name", "contains bob")],
+        ],
+    )
+    session.write("lists: []\n")
+    ws = session.workspace()
+    text = import_yaml(ws.import_state("main", ["Imported"]), "main")
+    ws.close()
+    assert "native: {RuleType: CampaignClickedSpecific, Clause: abc www.example.com/x}" in text
+    assert "native: {RuleType: Name, Clause: CONTAINS bob}" in text
+    assert "{field: Age, op: between, value: ['18', '65']}" in text
+    session.write(text)
+    assert session.plan().is_empty
+
+
+# -- fault injection during apply --------------------------------------------------------------
+
+WRITES = [
+    ("POST", r"/lists/[^/]+\.json"),
+    ("POST", r"/lists/[^/]+/customfields\.json"),
+    ("POST", r"/segments/[^/]+\.json"),
+    ("PUT", r"/segments/[^/]+\.json"),
+    ("POST", r"/segments/[^/]+/rules\.json"),
+    ("DELETE", r"/segments/[^/]+\.json"),
+]
+CHANGED = """\
+      - name: Gmail
+        renamed_from: [Old Gmail]
+        rules:
+          - {field: email, op: contains, value: "@gmail.com"}
+          - {field: name, op: not_empty}
+      - name: Weekly 2024
+        rules:
+          - {field: Frequency, op: equals, value: Monthly}
+          - {field: date_subscribed, op: after, value: "2024-01-01"}
+      - name: New
+        rules:
+          - {campaign: c0ffee, event: not_opened}
+"""
+
+
+def _seed(fake: FakeCampaignMonitor) -> None:
+    """A live list where the CHANGED config needs every kind of write."""
+    list_id = fake.add_list("Newsletter")
+    fake.add_field(list_id, "Frequency", "MultiSelectOne", ["Weekly", "Monthly"])
+    fake.add_segment(list_id, "Gmail", [[("EmailAddress", "CONTAINS @gmail.com")]])
+    fake.add_segment(
+        list_id,
+        "Weekly 2024",
+        [[("[Frequency]", "EQUALS Weekly")], [("DateSubscribed", "AFTER 2024-01-01")]],
+    )
+    fake.add_segment(list_id, "Gone", [[("Name", "PROVIDED")]])
+    fake.add_segment(list_id, "Gone too", [[("Name", "NOT_PROVIDED")]])
+
+
+@pytest.mark.parametrize("kind", Fault.KINDS)
+@pytest.mark.parametrize("method,path", WRITES[2:], ids=["create", "update", "add-group", "delete"])
+def test_campaignmonitor_apply_survives_faults(
+    session: Session, fake: FakeCampaignMonitor, kind: str, method: str, path: str
+) -> None:
+    _seed(fake)
+    fake.faults.append(Fault(method, path, kind))
+    session.write(lists_yaml(CHANGED, prune=True))
+    current, result = session.apply()
+    assert sorted(actions(current)) == [
+        ("add_rule_group", "Gmail"),
+        ("create_segment", "New"),
+        ("delete_segment", "Gone"),
+        ("delete_segment", "Gone too"),
+        ("update_segment", "Weekly 2024"),
+    ]
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    assert all(o.status != "skipped" for o in result.outcomes)
+    # POST is not replayed once the server may have acted; PUT and DELETE are.
+    expect_failure = method == "POST" and kind not in ("429", "278")
+    assert len(failed) == (1 if expect_failure else 0), result.outcomes  # never a bystander
+    assert all(o.change.action.value in _actions_for(method, path) for o in failed)
+    _, second = session.apply()
+    assert second.ok, second.outcomes
+    assert session.plan().is_empty
+    assert fake.titles("Newsletter") == ["Gmail", "New", "Weekly 2024"]
+    assert fake.ever_without_rules() == []
+
+
+def _actions_for(method: str, path: str) -> tuple[str, ...]:
+    if path.endswith(r"rules\.json"):
+        return ("add_rule_group",)
+    return {"POST": ("create_segment",), "PUT": ("update_segment",), "DELETE": ("delete_segment",)}[
+        method
+    ]
+
+
+@pytest.mark.parametrize("kind", ["429", "503", "html", "timeout", "drop"])
+def test_campaignmonitor_reads_retry_transient_faults(
+    session: Session, fake: FakeCampaignMonitor, kind: str
+) -> None:
+    _seed(fake)
+    fake.faults.append(Fault("GET", r"/segments/.*", kind, times=2))
+    session.write(lists_yaml(CHANGED, prune=True))
+    assert len(session.plan().changes) == 5
+    assert len(session.clock.sleeps) == 2
+    if kind == "429":
+        assert session.clock.sleeps == [7.0, 7.0]  # Retry-After honoured
+
+
+# -- CLI end to end ----------------------------------------------------------------------------
+
+
+def _cli(root: Path, *args: str) -> Any:
+    state = State(registry=REGISTRY, clock=FakeClock())
+    return CliRunner().invoke(
+        cli, ["-c", str(root / "reconciler.yaml"), "--no-color", *args], obj=state
+    )
+
+
+def test_campaignmonitor_cli_plan_apply_plan(session: Session, fake: FakeCampaignMonitor) -> None:
+    session.write(lists_yaml(RICH))
+    first = _cli(session.root, "plan", "--detailed-exitcode")
+    assert first.exit_code == 2, first.output
+    assert first.stdout.endswith("Plan: 3 to create, 0 to update, 0 to delete.\n")
+    applied_ = _cli(session.root, "apply", "--auto-approve")
+    assert applied_.exit_code == 0, applied_.output
+    again = _cli(session.root, "plan", "--detailed-exitcode")
+    assert again.exit_code == 0 and "No changes." in again.stdout
+
+
+def test_campaignmonitor_cli_validate_refuses_what_it_cannot_store(session: Session) -> None:
+    segments = """\
+      - name: Bad
+        rules:
+          - {field: first_name, op: equals, value: Ann}
+          - {field: email, op: equals, value: a@x.com}
+          - {campaign: c1, event: opened, within: {days: 30}}
+          - {list: VIP, op: not_in}
+"""
+    session.write(lists_yaml(segments))
+    result = _cli(session.root, "validate")
+    assert result.exit_code == 1
+    assert "field 'first_name' has no Campaign Monitor rule type" in result.output
+    assert "rules[1]: operator 'equals' is not supported for field 'email'" in result.output
+    assert "'within' time window is not supported" in result.output
+    assert "list membership rules are not supported" in result.output
+
+
+def test_campaignmonitor_example_validates_and_plans(
+    tmp_path: Path, no_real_http: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeCampaignMonitor()
+    fake.mount(no_real_http)
+    monkeypatch.setenv("CM_API_KEY", fake.api_key or "")
+    monkeypatch.setenv("CM_CLIENT_ID", fake.client_id)
+    shutil.copy(ROOT / "examples" / "campaignmonitor" / "reconciler.yaml", tmp_path)
+    assert _cli(tmp_path, "validate").exit_code == 0
+    applied_ = _cli(tmp_path, "apply", "--auto-approve")
+    assert applied_.exit_code == 0, applied_.output
+    assert _cli(tmp_path, "plan", "--detailed-exitcode").exit_code == 0
+    assert os.environ["CM_API_KEY"] not in applied_.output

@@ -1,0 +1,97 @@
+"""The provider contract (tests/providers/contract.py), run for every provider."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import respx
+
+from providers.campaignmonitor import CampaignMonitorProvider
+from providers.reference import ReferenceProvider
+from reconciler.provider import Provider
+from tests.providers.contract import (
+    AddRuleGroupContract,
+    HttpContract,
+    ProviderContract,
+    ProviderHarness,
+)
+from tests.providers.fakes.campaignmonitor import FakeCampaignMonitor
+
+
+class ReferenceHarness(ProviderHarness):
+    key: ClassVar[str] = "reference"
+    provider_class: ClassVar[type[Provider]] = ReferenceProvider
+    http: ClassVar[bool] = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def target_yaml(self) -> str:
+        return "path: state.db"
+
+    def edit_out_of_band(self, list_name: str, segment_name: str) -> None:
+        rules = json.dumps([{"field": "email", "op": "contains", "value": "@edited.example"}])
+        with sqlite3.connect(self.root / "state.db") as db:
+            changed = db.execute(
+                "update segments set rules = ? where name = ?", (rules, segment_name)
+            ).rowcount
+        assert changed == 1
+
+
+LABELS = {
+    ("POST", "lists"): "create_list",
+    ("POST", "customfields"): "create_field",
+    ("POST", "segments"): "create_segment",
+    ("POST", "rules"): "add_rule_group",
+    ("PUT", "segments"): "update_segment",
+    ("DELETE", "segments"): "delete_segment",
+    ("DELETE", "rules"): "delete_rules",
+}
+
+
+class CampaignMonitorHarness(ProviderHarness):
+    key: ClassVar[str] = "campaignmonitor"
+    provider_class: ClassVar[type[Provider]] = CampaignMonitorProvider
+
+    def __init__(self, router: respx.MockRouter) -> None:
+        self.fake = FakeCampaignMonitor()
+        self.fake.mount(router)
+
+    def target_yaml(self) -> str:
+        return f"api_key: {self.fake.api_key}\nclient_id: {self.fake.client_id}"
+
+    def edit_out_of_band(self, list_name: str, segment_name: str) -> None:
+        segment = self.fake.segment_by_title(list_name, segment_name)
+        segment["RuleGroups"] = [
+            {"Rules": [{"RuleType": "EmailAddress", "Clause": "CONTAINS @edited.example"}]}
+        ]
+
+    def writes(self) -> list[str]:
+        labels = []
+        for method, path in self.fake.writes():
+            resource = path.rsplit("/", 1)[-1].removesuffix(".json")
+            kind = resource if resource in ("rules", "customfields") else path.split("/")[1]
+            labels.append(LABELS[(method, kind)])
+        return labels
+
+    def break_auth(self) -> None:
+        self.fake.api_key = "another-key-entirely"
+
+    def rate_limit(self) -> None:
+        self.fake.rate_limited = True
+
+
+class TestReferenceContract(ProviderContract):
+    @pytest.fixture
+    def harness(self, tmp_path: Path) -> ProviderHarness:
+        return ReferenceHarness(tmp_path)
+
+
+class TestCampaignMonitorContract(ProviderContract, AddRuleGroupContract, HttpContract):
+    @pytest.fixture
+    def harness(self, no_real_http: respx.MockRouter) -> ProviderHarness:
+        return CampaignMonitorHarness(no_real_http)
