@@ -18,7 +18,7 @@ printing and for adapters. ``key(normalise(x)) == key(x)`` always holds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 from .model import (
@@ -39,10 +39,12 @@ __all__ = [
     "group_of",
     "key",
     "normalise",
+    "path_text",
     "render",
     "rule_data",
     "scalar_text",
     "segment_key",
+    "walk",
 ]
 
 Key: TypeAlias = tuple[object, ...]
@@ -123,6 +125,27 @@ def _group_key(match: str, rules: Iterable[Rule]) -> Key:
 def segment_key(match: str, rules: Sequence[Rule]) -> Key:
     """The normal form of a segment's rules (``match`` plus its top-level rules)."""
     return _group_key(match, rules)
+
+
+YamlPath: TypeAlias = tuple[str | int, ...]
+"""A path of keys and indexes inside a YAML document, e.g. ``("rules", 2, "any", 0)``."""
+
+
+def walk(rules: Sequence[Rule], path: YamlPath = ("rules",)) -> Iterator[tuple[YamlPath, Rule]]:
+    """Every leaf rule of a declared tree with its path as written in the YAML."""
+    for index, rule in enumerate(rules):
+        if isinstance(rule, Group):
+            yield from walk(rule.rules, (*path, index, rule.match))
+        else:
+            yield (*path, index), rule
+
+
+def path_text(path: YamlPath) -> str:
+    """``("rules", 2, "any", 0)`` as ``rules[2].any[0]``, for messages."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def group_of(match: str, rules: Sequence[Rule]) -> Group:

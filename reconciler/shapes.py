@@ -17,7 +17,7 @@ members are ordered by ``rules.key``, so the same rules always convert to the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from typing import Literal, TypeAlias
@@ -36,7 +36,7 @@ from .model import (
 )
 from .plan import ACTION_ORDER
 from .provider import Capabilities
-from .rules import Key, group_of, key, normalise
+from .rules import Key, group_of, key, normalise, walk
 
 __all__ = [
     "MAX_TERMS",
@@ -265,20 +265,10 @@ def check_segment(
     from ``model.STANDARD_FIELDS``. Unknown fields are skipped: the caller reports them.
     """
     problems: list[Problem] = []
-    for path, rule in _walk(("rules",), segment.rules):
+    for path, rule in walk(segment.rules):
         problems.extend(_rule_problems(path, rule, capabilities, field_types))
     problems.extend(_shape_problems(segment, capabilities))
     return problems
-
-
-def _walk(path: Path, rules: Sequence[Rule]) -> Iterator[tuple[Path, Rule]]:
-    """Every leaf rule with its path as written: ``("rules", 2, "any", 0)``."""
-    for index, rule in enumerate(rules):
-        here = (*path, index)
-        if isinstance(rule, Group):
-            yield from _walk((*here, rule.match), rule.rules)
-        else:
-            yield here, rule
 
 
 def _rule_problems(

@@ -9,7 +9,7 @@ sources :func:`reconciler.config.load_config` attached.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,8 +17,9 @@ from . import shapes
 from .config import locate_source, root_file, sorted_errors
 from .errormap import did_you_mean, translate
 from .errors import ConfigError, ConfigErrors, ReconcilerError
-from .model import STANDARD_FIELDS, Config, FieldRule, Group, MailingList, Rule, SourceRef
+from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, SourceRef
 from .provider import Capabilities, Provider
+from .rules import walk
 
 __all__ = ["locate_source", "validate_config"]
 
@@ -183,22 +184,15 @@ def _check_segment_names(mailing_list: MailingList) -> list[ConfigError]:
     return errors
 
 
-def _field_rules(path: YamlPath, rules: Sequence[Rule]) -> Iterator[tuple[YamlPath, FieldRule]]:
-    """Every field rule in a rule tree with its YAML path, e.g. ``("rules", 1, "any", 0)``."""
-    for index, rule in enumerate(rules):
-        if isinstance(rule, Group):
-            yield from _field_rules((*path, index, rule.match), rule.rules)
-        elif isinstance(rule, FieldRule):
-            yield (*path, index), rule
-
-
 def _check_rule_fields(
     mailing_list: MailingList, field_types: Mapping[str, str]
 ) -> list[ConfigError]:
     known = [*STANDARD_FIELDS, *(field.name for field in mailing_list.fields)]
     errors = []
     for segment in mailing_list.segments:
-        for path, rule in _field_rules(("rules",), segment.rules):
+        for path, rule in walk(segment.rules):
+            if not isinstance(rule, FieldRule):
+                continue
             name = rule.field.casefold()
             if name in STANDARD_FIELDS or name in field_types:
                 continue

@@ -7,40 +7,23 @@ only on ``email``, no rule type for ``first_name``), value formats, and native r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from reconciler.errors import RuleSyntaxError
 from reconciler.model import BehaviourRule, FieldRule, Group, MembershipRule, Rule, Segment
-from reconciler.rules import Key, key, scalar_text
+from reconciler.rules import Key, key, path_text, scalar_text, walk
 
 from .mapping import Untranslatable, lower, lowered_cnf, to_wire
 
-__all__ = ["offline_problems", "origins", "path_text", "walk"]
+__all__ = ["offline_problems", "origins"]
 
 Path = tuple[str | int, ...]
-
-
-def walk(path: Path, rules: Sequence[Rule]) -> Iterator[tuple[Path, Rule]]:
-    """Every declared leaf with its YAML path: ``("rules", 2, "any", 0)``."""
-    for index, rule in enumerate(rules):
-        if isinstance(rule, Group):
-            yield from walk((*path, index, rule.match), rule.rules)
-        else:
-            yield (*path, index), rule
-
-
-def path_text(path: Path) -> str:
-    """``("rules", 2, "any", 0)`` as ``rules[2].any[0]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def _leaves_of(rule: Rule) -> Iterator[Rule]:
     lowered = lower(rule)
     if isinstance(lowered, Group):
-        for _, leaf in walk((), lowered.rules):
+        for _, leaf in walk(lowered.rules, ()):
             yield leaf
     else:
         yield lowered
@@ -49,7 +32,7 @@ def _leaves_of(rule: Rule) -> Iterator[Rule]:
 def origins(segment: Segment) -> dict[Key, tuple[Path, Rule]]:
     """Each leaf that will be sent (by ``rules.key``) -> the declared rule and its path."""
     found: dict[Key, tuple[Path, Rule]] = {}
-    for path, rule in walk(("rules",), segment.rules):
+    for path, rule in walk(segment.rules):
         for leaf in _leaves_of(rule):
             found.setdefault(key(leaf), (path, rule))
     return found
@@ -92,7 +75,7 @@ def offline_problems(segment: Segment) -> list[str]:
     problems: list[str] = []
     if segment.options:
         problems.append("Campaign Monitor segments have no options; remove options:")
-    for path, rule in walk(("rules",), segment.rules):
+    for path, rule in walk(segment.rules):
         problems.extend(f"{path_text(path)}: {reason}" for reason in _leaf_problems(rule))
     try:
         lowered_cnf(segment.match, segment.rules)

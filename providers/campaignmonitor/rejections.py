@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from reconciler.errors import ApiError
 from reconciler.model import Rule, Segment
-from reconciler.rules import key, render
+from reconciler.rules import key, path_text, render
 
 from . import checks, mapping
 from .api import RuleResult, RulesRejected, WireRule
@@ -63,7 +63,7 @@ def rejected(error: RulesRejected, segment: Segment, leaves: Sequence[Rule]) -> 
         origin = where.get(key(leaf)) if leaf is not None else None
         if origin is not None:
             paths.append(origin[0])
-            name = f"{checks.path_text(origin[0])} ({render(origin[1])})"
+            name = f"{path_text(origin[0])} ({render(origin[1])})"
         else:
             clause = result.clauses[0].clause if result.clauses else ""
             name = f"{result.rule_type} {clause!r}".strip()

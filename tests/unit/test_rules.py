@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from reconciler.model import Group, Rule
+from reconciler import rules
+from reconciler.model import Group, Rule, Segment
 from reconciler.rules import (
     diff_lines,
     group_of,
@@ -337,3 +338,21 @@ def test_diff_lines_renders_in_normal_form() -> None:
     assert diff_lines("all", rs(A), "all", after) == [
         '+ any(opened campaign 1234abcd, not in list "VIP")'
     ]
+
+
+def test_walk_yields_every_leaf_with_its_yaml_path() -> None:
+    segment = Segment.model_validate(
+        {
+            "name": "S",
+            "rules": [
+                {"field": "email", "op": "empty"},
+                {"any": [{"list": "VIP"}, {"all": [{"campaign": "c", "event": "opened"}]}]},
+            ],
+        }
+    )
+    assert [path for path, _ in rules.walk(segment.rules)] == [
+        ("rules", 0),
+        ("rules", 1, "any", 0),
+        ("rules", 1, "any", 1, "all", 0),
+    ]
+    assert rules.path_text(("rules", 1, "any", 1, "all", 0)) == "rules[1].any[1].all[0]"
