@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import ProviderError
 from .model import FieldDef, JSONValue, LiveSegment, LiveState, Segment, SourceRef
 
 __all__ = [
@@ -80,6 +81,30 @@ class Change(_Value):
     @property
     def symbol(self) -> str:
         return SYMBOLS[self.action]
+
+    @property
+    def live_segment(self) -> LiveSegment:
+        """``before``, for providers executing an update or delete."""
+        if self.before is None:
+            raise ProviderError(self._lacks("the live segment"))
+        return self.before
+
+    @property
+    def declared_segment(self) -> Segment:
+        """``after``, for providers executing a create or update."""
+        if self.after is None:
+            raise ProviderError(self._lacks("the declared segment"))
+        return self.after
+
+    @property
+    def declared_field(self) -> FieldDef:
+        """``field``, for providers executing a create_field."""
+        if self.field is None:
+            raise ProviderError(self._lacks("a field"))
+        return self.field
+
+    def _lacks(self, what: str) -> str:
+        return f"a {self.action.value} change for list {self.list!r} lacks {what}"
 
     @property
     def is_delete(self) -> bool:

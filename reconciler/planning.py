@@ -15,8 +15,18 @@ from typing import Protocol
 
 from . import rules
 from .errors import ConflictError
-from .model import Config, LiveList, LiveSegment, LiveState, MailingList, Rule, Segment
+from .model import (
+    Config,
+    LiveList,
+    LiveSegment,
+    LiveState,
+    MailingList,
+    MembershipRule,
+    Rule,
+    Segment,
+)
 from .plan import (
+    ACTION_ORDER,
     Action,
     Change,
     DriftItem,
@@ -301,7 +311,7 @@ def plan(
             limits.append(limit)
     digests = segment_digests(live)
     return Plan(
-        changes=tuple(sorted(changes, key=Change.sort_key)),
+        changes=_membership_first(sorted(changes, key=Change.sort_key)),
         unmanaged=tuple(unmanaged),
         safety=SafetyReport(
             max_delete_fraction=policy.max_fraction,
@@ -312,6 +322,37 @@ def plan(
         live_digests=digests,
         scope={target: tuple(names) for target, names in scope.items()},
     )
+
+
+def _references(change: Change) -> set[str]:
+    """Names of the lists or segments a created segment's membership rules refer to."""
+    if change.after is None:
+        return set()
+    return {
+        rule.list_ for _, rule in rules.walk(change.after.rules) if isinstance(rule, MembershipRule)
+    }
+
+
+def _membership_first(changes: list[Change]) -> tuple[Change, ...]:
+    """Creates ordered so that a segment named in another's membership rule comes first
+    (platforms such as Mautic refer to segments by id, which must exist). Otherwise the
+    order is unchanged; a cycle (no order can satisfy it) is broken where it is first met."""
+    creates = {(c.target, c.segment): c for c in changes if c.action is Action.CREATE_SEGMENT}
+    depth: dict[tuple[str, str | None], int] = {}
+
+    def depth_of(key: tuple[str, str | None], seen: frozenset[tuple[str, str | None]]) -> int:
+        if key not in depth:
+            needed = [(key[0], name) for name in _references(creates[key])]
+            inner = [depth_of(n, seen | {key}) for n in needed if n in creates and n not in seen]
+            depth[key] = 1 + max(inner, default=-1)
+        return depth[key]
+
+    def order(change: Change) -> tuple[int, int]:
+        if change.action is not Action.CREATE_SEGMENT:
+            return (ACTION_ORDER[change.action], 0)
+        return (ACTION_ORDER[change.action], depth_of((change.target, change.segment), frozenset()))
+
+    return tuple(sorted(changes, key=order))
 
 
 def acknowledge(current: Plan, policy: SafetyPolicy) -> Plan:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from .errors import ConflictError
 from .model import LiveState, Rule, Segment
 from .plan import Action, Change
 
@@ -34,6 +35,7 @@ __all__ = [
     "Shape",
     "SystemClock",
     "paused_gc",
+    "unique_names",
 ]
 
 Shape = Literal["tree", "cnf", "dnf", "flat", "two_level"]
@@ -192,3 +194,19 @@ def paused_gc() -> Iterator[None]:
         if was_enabled:
             gc.freeze()
             gc.enable()
+
+
+def unique_names(items: Iterable[tuple[str, str]], owner: str, kind: str = "lists") -> None:
+    """Refuse to guess between live objects sharing a name: ``items`` are (name, id) pairs.
+
+    Raises ``ConflictError`` naming every clash, e.g. "the client has several lists named
+    'News' (ids 1, 2); rename all but one".
+    """
+    by_name: dict[str, list[str]] = {}
+    for name, ident in items:
+        by_name.setdefault(name, []).append(ident)
+    clashes = [f"{name!r} (ids {', '.join(ids)})" for name, ids in by_name.items() if len(ids) > 1]
+    if clashes:
+        raise ConflictError(
+            f"{owner} has several {kind} named {'; '.join(clashes)}; rename all but one"
+        )

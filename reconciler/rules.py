@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from .model import (
     BehaviourRule,
@@ -37,7 +37,9 @@ __all__ = [
     "Key",
     "diff_lines",
     "group_of",
+    "in_as_equals",
     "key",
+    "map_leaves",
     "normalise",
     "path_text",
     "render",
@@ -125,6 +127,26 @@ def _group_key(match: str, rules: Iterable[Rule]) -> Key:
 def segment_key(match: str, rules: Sequence[Rule]) -> Key:
     """The normal form of a segment's rules (``match`` plus its top-level rules)."""
     return _group_key(match, rules)
+
+
+def map_leaves(rule: Rule, change: Callable[[Rule], Rule]) -> Rule:
+    """The same tree with every leaf replaced by ``change(leaf)``."""
+    if isinstance(rule, Group):
+        return Group.of(rule.match, tuple(map_leaves(member, change) for member in rule.rules))
+    return change(rule)
+
+
+def in_as_equals(rule: Rule) -> Rule:
+    """``in``/``not_in`` as the OR of ``equals`` / AND of ``not_equals`` they mean, for
+    platforms without a list operator; any other rule unchanged."""
+    if not (isinstance(rule, FieldRule) and rule.op in ("in", "not_in")):
+        return rule
+    assert isinstance(rule.value, tuple)
+    op: Literal["equals", "not_equals"] = "equals" if rule.op == "in" else "not_equals"
+    members = tuple(FieldRule.model_construct(field=rule.field, op=op, value=v) for v in rule.value)
+    if len(members) == 1:
+        return members[0]
+    return Group.of("any" if rule.op == "in" else "all", members)
 
 
 YamlPath: TypeAlias = tuple[str | int, ...]

@@ -29,7 +29,7 @@ from providers._http import HttpClient
 from reconciler.errors import ConflictError, NotFound, ProviderError
 from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, Provider, ProviderContext, Scope
+from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, unique_names
 from reconciler.rules import segment_key
 
 from . import checks, mapping
@@ -154,7 +154,7 @@ class CampaignMonitorProvider(Provider):
 
     def fetch(self, scope: Scope) -> LiveState:
         summaries = [s for s in self.api.lists() if scope.includes(s.name)]
-        _check_unique(summaries)
+        unique_names(((s.name, s.list_id) for s in summaries), "the client")
         http = self.api.http
         metas = http.map_concurrent(self._list_meta, summaries)
         ids = [s.segment_id for _, segments in metas for s in segments]
@@ -248,7 +248,7 @@ class CampaignMonitorProvider(Provider):
         """A list's id and fields: from the last fetch, else read again."""
         if name not in self._lists:
             found = [s for s in self.api.lists() if s.name == name]
-            _check_unique(found)
+            unique_names(((s.name, s.list_id) for s in found), "the client")
             if not found:
                 raise NotFound(
                     f"list {name!r} does not exist in target {self.target!r}; run plan again"
@@ -265,7 +265,7 @@ class CampaignMonitorProvider(Provider):
         self._lists[change.list] = _ListInfo(list_id, [])
 
     def _create_field(self, change: Change) -> None:
-        field = _required(change.field, "a field", change)
+        field = change.declared_field
         data_type = DATA_TYPES.get(field.type)
         if data_type is None:
             raise ProviderError(f"Campaign Monitor has no {field.type} field type")
@@ -277,7 +277,7 @@ class CampaignMonitorProvider(Provider):
         )
 
     def _create_segment(self, change: Change) -> None:
-        after = _required(change.after, "the declared segment", change)
+        after = change.declared_segment
         info = self._list(change.list)
         groups, leaves = self._groups(after, after.match, after.rules, info)
         try:
@@ -287,14 +287,14 @@ class CampaignMonitorProvider(Provider):
                 raise
 
     def _update_segment(self, change: Change) -> None:
-        before = _required(change.before, "the live segment", change)
-        after = _required(change.after, "the declared segment", change)
+        before = change.live_segment
+        after = change.declared_segment
         groups, leaves = self._groups(after, after.match, after.rules, self._list(change.list))
         _rules_call(after, leaves, lambda: self.api.update_segment(before.id, after.name, groups))
 
     def _add_rule_group(self, change: Change) -> None:
-        before = _required(change.before, "the live segment", change)
-        after = _required(change.after, "the declared segment", change)
+        before = change.live_segment
+        after = change.declared_segment
         info = self._list(change.list)
         groups, leaves = self._groups(after, after.match, after.rules, info)
         try:
@@ -314,7 +314,7 @@ class CampaignMonitorProvider(Provider):
         _rules_call(after, leaves, lambda: self.api.add_rule_group(segment_id, group))
 
     def _delete_segment(self, change: Change) -> None:
-        before = _required(change.before, "the live segment", change)
+        before = change.live_segment
         try:
             self.api.delete_segment(before.id)
         except NotFound:
@@ -361,20 +361,3 @@ def _rules_call(segment: Segment, leaves: Sequence[Rule], call: Callable[[], _T]
         return call()
     except RulesRejected as exc:
         raise rejected(exc, segment, leaves) from None
-
-
-def _check_unique(summaries: Sequence[ListSummary]) -> None:
-    by_name: dict[str, list[str]] = {}
-    for summary in summaries:
-        by_name.setdefault(summary.name, []).append(summary.list_id)
-    clashes = [f"{name!r} (ids {', '.join(ids)})" for name, ids in by_name.items() if len(ids) > 1]
-    if clashes:
-        raise ConflictError(
-            f"the client has several lists named {'; '.join(clashes)}; rename all but one"
-        )
-
-
-def _required(value: _T | None, what: str, change: Change) -> _T:
-    if value is None:
-        raise ProviderError(f"a {change.action.value} change for list {change.list!r} lacks {what}")
-    return value

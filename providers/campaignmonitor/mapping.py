@@ -13,20 +13,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from reconciler.errors import ProviderError, RuleSyntaxError
 from reconciler.model import (
     STANDARD_FIELDS,
     BehaviourRule,
     FieldRule,
-    Group,
     MembershipRule,
     NativeRule,
     Rule,
     Scalar,
 )
-from reconciler.rules import render, scalar_text
+from reconciler.rules import in_as_equals, map_leaves, render, scalar_text
 from reconciler.shapes import Clauses, from_cnf, to_cnf
 
 from . import clauses as cl
@@ -262,20 +260,7 @@ def from_wire(rule: WireRule, fields: FieldIndex | None) -> Rule:
 
 def lower(rule: Rule) -> Rule:
     """``in``/``not_in`` as the OR of ``equals`` / AND of ``not_equals`` they mean."""
-    if isinstance(rule, Group):
-        return Group.of(rule.match, tuple(lower(member) for member in rule.rules))
-    if isinstance(rule, FieldRule) and rule.op in ("in", "not_in") and rule.value:
-        op: Literal["equals", "not_equals"] = "equals" if rule.op == "in" else "not_equals"
-        assert isinstance(rule.value, tuple)
-        members = tuple(
-            FieldRule.model_construct(field=rule.field, op=op, value=v) for v in rule.value
-        )
-        return members[0] if len(members) == 1 else Group.of(_join(rule.op), members)
-    return rule
-
-
-def _join(op: str) -> Literal["any", "all"]:
-    return "any" if op == "in" else "all"
+    return map_leaves(rule, in_as_equals)
 
 
 def lowered_cnf(match: str, rules: Sequence[Rule]) -> Clauses:

@@ -135,7 +135,7 @@ class ReferenceProvider(Provider):
         tx.insert_list(change.list)
 
     def _create_field(self, tx: Tx, change: Change) -> None:
-        field = _required(change.field, "a field", change)
+        field = change.declared_field
         list_row = self._list(tx, change.list)
         existing = tx.find_field(list_row.id, field.name)
         if existing is not None:
@@ -146,7 +146,7 @@ class ReferenceProvider(Provider):
         tx.insert_field(list_row.id, field.name, field.type, _field_options(field))
 
     def _create_segment(self, tx: Tx, change: Change) -> None:
-        after = _required(change.after, "the declared segment", change)
+        after = change.declared_segment
         list_row = self._list(tx, change.list)
         existing = tx.find_segment(list_row.id, after.name)
         if existing is not None:
@@ -157,8 +157,8 @@ class ReferenceProvider(Provider):
         tx.insert_segment(list_row.id, after.name, after.match, *_segment_columns(after))
 
     def _update_segment(self, tx: Tx, change: Change) -> None:
-        before = _required(change.before, "the live segment", change)
-        after = _required(change.after, "the declared segment", change)
+        before = change.live_segment
+        after = change.declared_segment
         row = self._unchanged_row(tx, change.list, before)
         clash = tx.find_segment(row.list_id, after.name)
         if clash is not None and clash.id != row.id:
@@ -169,7 +169,7 @@ class ReferenceProvider(Provider):
         tx.update_segment(row.id, after.name, after.match, *_segment_columns(after))
 
     def _delete_segment(self, tx: Tx, change: Change) -> None:
-        before = _required(change.before, "the live segment", change)
+        before = change.live_segment
         row = self._unchanged_row(tx, change.list, before)
         tx.delete_segment(row.id)
 
@@ -313,12 +313,6 @@ def _segment_id(live_id: str) -> int:
         return int(live_id)
     except ValueError:
         raise NotFound(f"{live_id!r} is not a reference segment id") from None
-
-
-def _required(value: _T | None, what: str, change: Change) -> _T:
-    if value is None:
-        raise ProviderError(f"a {change.action.value} change for list {change.list!r} lacks {what}")
-    return value
 
 
 def _resolve(path: str, base_dir: Path) -> str:

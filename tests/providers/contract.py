@@ -4,7 +4,7 @@ A provider plugs in with a :class:`ProviderHarness` (how to configure a target, 
 the backend behind it, and see which writes it made) and one subclass of
 :class:`ProviderContract` in ``test_contract.py``::
 
-    class TestMautic(ProviderContract):
+    class TestMautic(HttpContract):  # HttpContract and AddRuleGroupContract extend it
         @pytest.fixture
         def harness(self, tmp_path, no_real_http) -> ProviderHarness:
             return MauticHarness(tmp_path, no_real_http)
@@ -72,6 +72,9 @@ class ProviderHarness(ABC):
 
     key: ClassVar[str]
     provider_class: ClassVar[type[Provider]]
+    segments: ClassVar[str] = SEGMENTS
+    """The contract's two segments (``Gmail``, ``Weekly 2024``), in rules this provider
+    can store; the shared block suits most providers."""
     http: ClassVar[bool] = True
     """Whether the provider speaks HTTP: then auth, rate limits and call counts are checked."""
 
@@ -158,12 +161,12 @@ class ProviderContract:
         return Session(harness, tmp_path, registry)
 
     def _applied(self, session: Session, lists: str = "") -> None:
-        session.write(lists or lists_yaml())
+        session.write(lists or lists_yaml(session.harness.segments))
         _, result = session.apply()
         assert result.ok, result.outcomes
 
     def test_plan_apply_then_plan_is_empty(self, session: Session) -> None:
-        session.write(lists_yaml())
+        session.write(lists_yaml(session.harness.segments))
         first, result = session.apply()
         assert actions(first) == [
             ("create_list", None),
@@ -184,7 +187,7 @@ class ProviderContract:
     def test_rename_is_one_update(self, session: Session, harness: ProviderHarness) -> None:
         self._applied(session)
         old = session.live("Gmail")
-        renamed = SEGMENTS.replace(
+        renamed = session.harness.segments.replace(
             "- name: Gmail\n", "- name: Google\n        renamed_from: [Gmail]\n"
         )
         session.write(lists_yaml(renamed))
@@ -197,8 +200,8 @@ class ProviderContract:
             assert harness.writes() == [*before, "update_segment"]
 
     def test_prune_deletes_undeclared_segments(self, session: Session) -> None:
-        self._applied(session, lists_yaml(prune=True))
-        kept = SEGMENTS.split("      - name: Weekly 2024")[0]
+        self._applied(session, lists_yaml(session.harness.segments, prune=True))
+        kept = session.harness.segments.split("      - name: Weekly 2024")[0]
         session.write(lists_yaml(kept, prune=True))
         current, result = session.apply()
         assert actions(current) == [("delete_segment", "Weekly 2024")]
@@ -207,7 +210,7 @@ class ProviderContract:
 
     def test_without_prune_undeclared_segments_are_unmanaged(self, session: Session) -> None:
         self._applied(session)
-        session.write(lists_yaml(SEGMENTS.split("      - name: Weekly 2024")[0]))
+        session.write(lists_yaml(session.harness.segments.split("      - name: Weekly 2024")[0]))
         current = session.plan()
         assert current.is_empty
         assert [u.segment for u in current.unmanaged] == ["Weekly 2024"]
@@ -236,12 +239,12 @@ class ProviderContract:
             assert isinstance(self, HttpContract)
 
 
-class AddRuleGroupContract:
+class AddRuleGroupContract(ProviderContract):
     """For providers with the ``add_rule_group`` change kind."""
 
     def test_appended_group_is_one_add(self, session: Session, harness: ProviderHarness) -> None:
         self._applied(session)
-        grown = SEGMENTS.replace(
+        grown = session.harness.segments.replace(
             '"@gmail.com"}\n', '"@gmail.com"}\n          - {field: name, op: not_empty}\n', 1
         )
         session.write(lists_yaml(grown))
@@ -252,13 +255,13 @@ class AddRuleGroupContract:
         assert harness.writes() == [*before, "add_rule_group"]
 
 
-class HttpContract:
+class HttpContract(ProviderContract):
     """For providers that speak HTTP: credentials and rate limits."""
 
     def test_refused_credentials_are_an_auth_error(
         self, session: Session, harness: ProviderHarness
     ) -> None:
-        session.write(lists_yaml())
+        session.write(lists_yaml(session.harness.segments))
         harness.break_auth()
         with pytest.raises(AuthError):
             session.plan()
@@ -266,7 +269,7 @@ class HttpContract:
     def test_rate_limits_are_retried_then_reported(
         self, session: Session, harness: ProviderHarness
     ) -> None:
-        session.write(lists_yaml())
+        session.write(lists_yaml(session.harness.segments))
         harness.rate_limit()
         with pytest.raises(RateLimited):
             session.plan()

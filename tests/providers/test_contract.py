@@ -91,7 +91,7 @@ class TestReferenceContract(ProviderContract):
         return ReferenceHarness(tmp_path)
 
 
-class TestCampaignMonitorContract(ProviderContract, AddRuleGroupContract, HttpContract):
+class TestCampaignMonitorContract(AddRuleGroupContract, HttpContract):
     @pytest.fixture
     def harness(self, no_real_http: respx.MockRouter) -> ProviderHarness:
         return CampaignMonitorHarness(no_real_http)

@@ -328,3 +328,24 @@ def test_detect_drift_statuses() -> None:
         ("P", "Extra", "extra"),
     ]
     assert len(report.drifted) == 4
+
+
+def test_plan_creates_segments_named_in_membership_rules_first() -> None:
+    member = {"list": "Zulu", "op": "not_in"}
+    chained = {"list": "Alpha", "op": "in"}
+    cfg = config(
+        {"name": "N", "segments": [seg("Alpha", member), seg("Beta", chained), seg("Zulu", EMAIL)]}
+    )
+    assert actions(run(cfg, LiveState())) == [
+        ("create_list", "N"),
+        ("create_segment", "Zulu"),
+        ("create_segment", "Alpha"),
+        ("create_segment", "Beta"),
+    ]
+
+
+def test_plan_membership_cycles_still_plan_every_create_deterministically() -> None:
+    cfg = config({"name": "N", "segments": [seg("B", {"list": "A"}), seg("A", {"list": "B"})]})
+    first = [a for a in actions(run(cfg, LiveState())) if a[0] == "create_segment"]
+    assert sorted(first) == [("create_segment", "A"), ("create_segment", "B")]
+    assert [a for a in actions(run(cfg, LiveState())) if a[0] == "create_segment"] == first

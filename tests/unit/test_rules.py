@@ -356,3 +356,32 @@ def test_walk_yields_every_leaf_with_its_yaml_path() -> None:
         ("rules", 1, "any", 1, "all", 0),
     ]
     assert rules.path_text(("rules", 1, "any", 1, "all", 0)) == "rules[1].any[1].all[0]"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            {"field": "plan", "op": "in", "value": ["a", "b"]},
+            'any(plan equals "a", plan equals "b")',
+        ),
+        (
+            {"field": "plan", "op": "not_in", "value": ["a", "b"]},
+            'all(plan does not equal "a", plan does not equal "b")',
+        ),
+        ({"field": "plan", "op": "in", "value": ["a"]}, 'plan equals "a"'),
+        ({"field": "plan", "op": "equals", "value": "a"}, 'plan equals "a"'),
+    ],
+)
+def test_in_as_equals_spells_out_list_operators(rule: dict[str, Any], expected: str) -> None:
+    parsed = TypeAdapter(Rule).validate_python(rule)
+    assert rules.render(rules.in_as_equals(parsed)) == expected
+
+
+def test_map_leaves_keeps_the_tree_shape() -> None:
+    tree = TypeAdapter(Rule).validate_python(
+        {"any": [{"field": "a", "op": "in", "value": [1, 2]}, {"list": "VIP"}]}
+    )
+    assert rules.render(rules.map_leaves(tree, rules.in_as_equals)) == (
+        'any(any(a equals 1, a equals 2), in list "VIP")'
+    )
