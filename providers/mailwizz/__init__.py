@@ -1,0 +1,331 @@
+"""MailWizz EMA 2.x (self-hosted): lists, list fields and list segments.
+
+``api.py`` speaks HTTP (typed endpoint calls, PHP bracket forms, pagination);
+``answers.py`` reads error answers; ``mapping.py`` and ``checks.py`` translate and check
+canonical rules; this module joins them into the provider. Facts: providers/mailwizz.md.
+
+- Lists are found by name (a name held by two lists is a conflict); fields by merge tag,
+  case-insensitively, to the list's own ``field_id``; operators by slug from the
+  condition-operators endpoint, read once per run (never hard-coded ids).
+- Fetch pages through the lists and each list's segments, then reads every segment's
+  conditions concurrently. Segments pending deletion are hidden by the list endpoint.
+- Changes: create is one POST; any update (rename, match, conditions) is one PUT with the
+  name, the match and the complete condition set (the server deletes whatever a PUT omits,
+  so a partial PUT is never sent); delete is one DELETE. Creating a list needs the
+  target's ``from_name``, ``from_email`` and ``reply_to``; creating a list field has no
+  documented endpoint, so it is refused with what to do instead.
+- Delete is a soft delete, and MailWizz also marks every campaign that uses the segment
+  for deletion: deletes only ever come from ``prune: true`` and the core's safety limits.
+- A segment over the target's ``max_segment_conditions`` (after ``in``/``not_in`` expand)
+  fails before any write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
+
+from providers._http import HttpClient
+from reconciler.errors import NotFound, ProviderError
+from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
+from reconciler.plan import Action, Change
+from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, unique_names
+
+from . import checks, mapping, wire
+from .answers import Classifier
+from .api import FieldRecord, ListBody, ListRecord, MailWizzApi, SegmentBody, SegmentRecord
+from .settings import DEFAULT_MAX_CONDITIONS, Company, MailWizzSettings
+
+__all__ = [
+    "CAPABILITIES",
+    "DEFAULT_MAX_CONDITIONS",
+    "Company",
+    "MailWizzProvider",
+    "MailWizzSettings",
+]
+
+
+_EMPTINESS = ("empty", "not_empty")
+CAPABILITIES = Capabilities(
+    shape="flat",
+    operators={
+        "text": frozenset(
+            (
+                "equals",
+                "not_equals",
+                "contains",
+                "not_contains",
+                "starts_with",
+                "ends_with",
+                "in",
+                "not_in",
+                *_EMPTINESS,
+            )
+        ),
+        "number": frozenset(("equals", "not_equals", "gt", "lt", "in", "not_in", *_EMPTINESS)),
+        "date": frozenset(("equals", "not_equals", *_EMPTINESS)),
+        "select": frozenset(("equals", "not_equals", "in", "not_in", *_EMPTINESS)),
+    },
+    events=frozenset(mapping.ACTIONS),
+    within=True,
+    membership=frozenset(),
+    native=True,
+    max_conditions=DEFAULT_MAX_CONDITIONS,
+    changes=frozenset(
+        {
+            Action.CREATE_LIST,
+            Action.CREATE_SEGMENT,
+            Action.UPDATE_SEGMENT,
+            Action.DELETE_SEGMENT,
+        }
+    ),
+    field_types=frozenset({"text", "number", "date", "select"}),
+)
+"""``max_conditions`` is the platform default; ``capabilities_for`` uses the target's own.
+``field_types`` are the types a declared (existing) field may have: this adapter cannot
+create fields (no documented endpoint)."""
+
+FIELD_TYPES: dict[str, Literal["text", "select"]] = {"text": "text", "dropdown": "select"}
+"""Field type identifier -> canonical type. Only ``text`` and ``dropdown`` are documented;
+any other identifier is read as ``text`` (UNKNOWN: the safe, least-operator choice)."""
+
+
+@dataclass
+class _ListInfo:
+    uid: str
+    fields: list[FieldRecord] | None = None
+
+
+class MailWizzProvider(Provider):
+    """Segments of one MailWizz install's lists, as one flat all/any condition list."""
+
+    key: ClassVar[str] = "mailwizz"
+    settings_model: ClassVar[type[BaseModel]] = MailWizzSettings
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
+
+    def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
+        if not isinstance(settings, MailWizzSettings):
+            settings = MailWizzSettings.model_validate(settings.model_dump())
+        super().__init__(target, settings, context)
+        self.config = settings
+        self._http: HttpClient | None = None
+        self._lock = threading.Lock()
+        self._lists: dict[str, _ListInfo] = {}
+        self._operators: wire.OperatorIndex | None = None
+
+    # -- the provider contract -----------------------------------------------------------
+
+    @classmethod
+    def capabilities_for(cls, settings: BaseModel) -> Capabilities:
+        limit = getattr(settings, "max_segment_conditions", DEFAULT_MAX_CONDITIONS)
+        return cls.capabilities.model_copy(update={"max_conditions": limit})
+
+    @classmethod
+    def check_segment(
+        cls, segment: Segment, field_types: Mapping[str, str] | None = None
+    ) -> list[str]:
+        return checks.offline_problems(segment)
+
+    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+        return mapping.canonicalise(match, rules)
+
+    def fetch(self, scope: Scope) -> LiveState:
+        records = [r for r in self.api.lists() if scope.includes(r.name)]
+        unique_names(((r.name, r.list_uid) for r in records), "the install")
+        http = self.api.http
+        metas = http.map_concurrent(self._list_meta, records)
+        wanted = [
+            (r.list_uid, s)
+            for r, (_, segments) in zip(records, metas, strict=True)
+            for s in segments
+        ]
+        operators = self._operator_index() if wanted else wire.OperatorIndex(())
+        found = {d.segment_uid: d for d in http.map_concurrent(self._details, wanted) if d}
+        lists = []
+        for record, (fields, segments) in zip(records, metas, strict=True):
+            self._lists[record.name] = _ListInfo(record.list_uid, fields)
+            details = [found[uid] for uid in segments if uid in found]
+            lists.append(self._live_list(record, fields, details, operators))
+        self.context.progress(
+            f"{self.target}: read {len(lists)} lists and {len(found)} segments from MailWizz"
+        )
+        return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
+
+    def apply(self, change: Change) -> None:
+        handler = self._handlers.get(change.action)
+        if handler is None:
+            raise ProviderError(f"MailWizz cannot {change.action.value}")
+        handler(self, change)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def api(self) -> MailWizzApi:
+        """The API client, built on first use (``validate`` never builds it)."""
+        with self._lock:
+            if self._http is None:
+                secret = self.config.api_key.get_secret_value()
+                self._http = HttpClient(
+                    base_url=self.config.base_url,
+                    context=self.context,
+                    headers={"X-API-KEY": secret},
+                    secrets=(secret,),
+                    classify=Classifier((secret,)),
+                )
+            return MailWizzApi(self._http)
+
+    def _list_meta(self, record: ListRecord) -> tuple[list[FieldRecord], list[str]]:
+        return self._fields(record.list_uid), [
+            s.segment_uid for s in self.api.segments(record.list_uid)
+        ]
+
+    def _fields(self, list_uid: str) -> list[FieldRecord]:
+        try:
+            return self.api.fields(list_uid)
+        except NotFound:
+            return []  # documented: a list without fields answers 404
+
+    def _details(self, wanted: tuple[str, str]) -> SegmentRecord | None:
+        try:
+            return self.api.segment(*wanted)
+        except NotFound:
+            return None  # deleted between the list and this read: it is gone
+
+    def _operator_index(self) -> wire.OperatorIndex:
+        with self._lock:
+            cached = self._operators
+        if cached is None:
+            cached = wire.OperatorIndex(self.api.operators())
+            with self._lock:
+                self._operators = cached
+        return cached
+
+    def _live_list(
+        self,
+        record: ListRecord,
+        fields: list[FieldRecord],
+        details: list[SegmentRecord],
+        operators: wire.OperatorIndex,
+    ) -> LiveList:
+        index = wire.FieldIndex(fields)
+        segments = []
+        for item in details:
+            match, rules = wire.from_wire(item, index, operators)
+            segments.append(
+                LiveSegment(id=item.segment_uid, name=item.name, match=match, rules=rules)
+            )
+        live_fields = tuple(
+            LiveField(
+                name=f.tag,
+                type=FIELD_TYPES.get(f.type_identifier, "text"),
+                options=f.options if f.type_identifier == "dropdown" else (),
+                id=f.field_id,
+            )
+            for f in fields
+            if f.tag.upper() not in mapping.FIELD_BY_TAG
+        )
+        return LiveList(
+            target=self.target,
+            name=record.name,
+            id=record.list_uid,
+            fields=live_fields,
+            segments=tuple(segments),
+        )
+
+    def _list(self, name: str) -> _ListInfo:
+        """A list's uid and fields: from the last fetch, else read again."""
+        if name not in self._lists:
+            found = [r for r in self.api.lists() if r.name == name]
+            unique_names(((r.name, r.list_uid) for r in found), "the install")
+            if not found:
+                raise NotFound(
+                    f"list {name!r} does not exist in target {self.target!r}; run plan again"
+                )
+            self._lists[name] = _ListInfo(found[0].list_uid)
+        info = self._lists[name]
+        if info.fields is None:
+            info.fields = self._fields(info.uid)
+        return info
+
+    # -- one handler per change kind --------------------------------------------------------
+
+    def _create_list(self, change: Change) -> None:
+        defaults = self.config.list_defaults()
+        if defaults is None:
+            raise ProviderError(
+                f"list {change.list!r} does not exist in target {self.target!r}, and MailWizz "
+                "needs from_name, from_email and reply_to to create a list: add them to the "
+                "target's settings, or create the list in MailWizz"
+            )
+        problem = checks.name_problem(change.list, "list name")
+        if problem is None and len(change.list) < 2:
+            problem = "MailWizz list names need at least 2 characters"
+        if problem is not None:
+            raise ProviderError(f"list {change.list!r} cannot be created: {problem}")
+        company = self.config.company.form() if self.config.company else {}
+        body = ListBody(change.list, change.list, *defaults, self.config.subject, company)
+        self._lists[change.list] = _ListInfo(self.api.create_list(body))
+
+    def _create_field(self, change: Change) -> None:
+        name = change.field.name if change.field else "?"
+        raise ProviderError(
+            f"list {change.list!r} has no field tagged {mapping.field_tag(name)}, and the "
+            "MailWizz API documents no call to create list fields: create it in the "
+            "list's fields in MailWizz (tag "
+            f"{mapping.field_tag(name)}), then run apply again"
+        )
+
+    def _create_segment(self, change: Change) -> None:
+        after = change.declared_segment
+        info = self._list(change.list)
+        self.api.create_segment(info.uid, self._body(after, info))
+
+    def _update_segment(self, change: Change) -> None:
+        before = change.live_segment
+        after = change.declared_segment
+        info = self._list(change.list)
+        self.api.update_segment(info.uid, before.id, self._body(after, info))
+
+    def _delete_segment(self, change: Change) -> None:
+        before = change.live_segment
+        info = self._list(change.list)
+        try:
+            self.api.delete_segment(info.uid, before.id)
+        except NotFound:
+            return  # already gone (e.g. an earlier attempt whose answer was lost)
+
+    _handlers: ClassVar[dict[Action, Callable[[MailWizzProvider, Change], None]]] = {
+        Action.CREATE_LIST: _create_list,
+        Action.CREATE_FIELD: _create_field,
+        Action.CREATE_SEGMENT: _create_segment,
+        Action.UPDATE_SEGMENT: _update_segment,
+        Action.DELETE_SEGMENT: _delete_segment,
+    }
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _body(self, segment: Segment, info: _ListInfo) -> SegmentBody:
+        """The complete form to send; anything unstorable fails here, before any write."""
+        try:
+            compiled = mapping.compile_rules(segment.match, segment.rules)
+            problem = checks.limit_problem(compiled.count, self.config.max_segment_conditions)
+            if problem is None:
+                fields = wire.FieldIndex(info.fields or ())
+                conditions, campaigns = wire.to_wire(compiled, fields, self._operator_index())
+        except mapping.Untranslatable as exc:
+            problem = exc.reason
+        if problem is not None:
+            raise ProviderError(
+                f"segment {segment.name!r} cannot be written to MailWizz: {problem}"
+            )
+        return SegmentBody(segment.name, compiled.operator_match, conditions, campaigns)
