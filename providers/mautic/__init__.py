@@ -1,0 +1,402 @@
+"""Mautic 5.x (self-hosted REST API): segment categories as lists, segments, contact fields.
+
+``api.py`` speaks HTTP (typed endpoint calls; OAuth2 client credentials come from the
+shared ``providers._http.oauth``), ``leaves.py`` / ``mapping.py`` translate canonical rules
+to filters and back, ``checks.py`` says offline what cannot be stored; this module joins
+them into the provider.
+
+- A declared list is a segment category (bundle ``segment``), found by title; its segments
+  are the segments in that category. ``create_list`` creates the category.
+- Fields are the published, listable contact fields, by alias (label as a fallback).
+- Fetch reads every page of categories, contact fields and segments (one scan for all lists).
+- Changes: create is one POST with every filter; update (rename, rules, options) is one
+  PATCH with the complete filter list, so rules are replaced in one call and never left
+  empty; delete is one DELETE. PUT is never used: to an id that no longer exists it would
+  create a new segment (G12). A 422 (unpublishing a segment in use) is a ``ConflictError``
+  that says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Mapping
+from typing import ClassVar, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_validator
+
+from providers._http import HttpClient
+from providers._http.oauth import ClientCredentialsAuth
+from reconciler.errors import ApiError, ConflictError, NotFound, ProviderError
+from reconciler.model import (
+    FieldDef,
+    JSONValue,
+    LiveField,
+    LiveList,
+    LiveSegment,
+    LiveState,
+    MembershipRule,
+    Rule,
+    Segment,
+)
+from reconciler.plan import Action, Change
+from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, unique_names
+
+from . import checks, mapping
+from . import operators as ops
+from .api import Category, ContactField, MauticApi, WireSegment, classify, filters_body
+from .leaves import FieldIndex, Segments, Untranslatable
+
+__all__ = ["CAPABILITIES", "MauticProvider", "MauticSettings"]
+
+_T = TypeVar("_T")
+TOKEN_PATH = "/oauth/v2/token"
+"""Where Mautic's OAuth2 server hands out client-credentials tokens (fact file 1)."""
+
+_EMPTINESS = frozenset({"empty", "not_empty"})
+CAPABILITIES = Capabilities(
+    shape="dnf",
+    operators={
+        "text": frozenset(
+            {"equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with"}
+            | {"in", "not_in"}
+            | _EMPTINESS
+        ),
+        "number": frozenset({"equals", "not_equals", "gt", "gte", "lt", "lte", "between"})
+        | frozenset({"in", "not_in"})
+        | _EMPTINESS,
+        "date": frozenset({"equals", "not_equals", "before", "after", "gt", "gte", "lt", "lte"})
+        | frozenset({"between"})
+        | _EMPTINESS,
+        "select": frozenset({"equals", "not_equals", "in", "not_in"}) | _EMPTINESS,
+        "multiselect": frozenset({"contains", "not_contains", "in", "not_in"}) | _EMPTINESS,
+        "boolean": frozenset({"equals", "not_equals"}),
+    },
+    events=frozenset(),
+    membership=frozenset({"in", "not_in"}),
+    native=True,
+    changes=frozenset(
+        {
+            Action.CREATE_LIST,
+            Action.CREATE_FIELD,
+            Action.CREATE_SEGMENT,
+            Action.UPDATE_SEGMENT,
+            Action.DELETE_SEGMENT,
+        }
+    ),
+    field_types=frozenset({"text", "number", "date", "select", "multiselect", "boolean"}),
+)
+"""Per canonical field type, what the Mautic types behind it allow (operators.py has the
+wire table); a live field whose Mautic type allows less is refused before any write."""
+
+_FIELD_ALIAS = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class MauticSettings(BaseModel):
+    """Target settings: ``base_url`` (the instance root) and either ``username``/``password``
+    (HTTP Basic) or ``client_id``/``client_secret`` (OAuth2 client credentials)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: StrictStr = Field(min_length=1)
+    username: StrictStr | None = None
+    password: SecretStr | None = None
+    client_id: StrictStr | None = None
+    client_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> MauticSettings:
+        basic = (self.username, self.password)
+        oauth = (self.client_id, self.client_secret)
+        complete = [pair for pair in (basic, oauth) if all(v is not None for v in pair)]
+        partial = [pair for pair in (basic, oauth) if any(v is not None for v in pair)]
+        if len(complete) != 1 or len(partial) != 1:
+            raise ValueError("give either username and password, or client_id and client_secret")
+        if not re.match(r"https?://", self.base_url):
+            raise ValueError("base_url must start with http:// or https://")
+        if self.base_url.rstrip("/").endswith("/api"):
+            raise ValueError("base_url is the instance root; the adapter adds /api itself")
+        return self
+
+    @property
+    def root(self) -> str:
+        return self.base_url.rstrip("/")
+
+
+class MauticProvider(Provider):
+    """Segments of one Mautic instance, grouped into lists by segment category."""
+
+    key: ClassVar[str] = "mautic"
+    settings_model: ClassVar[type[BaseModel]] = MauticSettings
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
+
+    def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
+        if not isinstance(settings, MauticSettings):
+            settings = MauticSettings.model_validate(settings.model_dump())
+        super().__init__(target, settings, context)
+        self.config = settings
+        self._http: HttpClient | None = None
+        self._lock = threading.Lock()
+        self._categories: dict[str, Category] = {}
+        self._fields: FieldIndex | None = None
+        self._names: dict[str, str] = {}
+        """Every segment id the user can see -> its name (for ``leadlist`` filters)."""
+
+    # -- the provider contract -----------------------------------------------------------
+
+    @classmethod
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+        return checks.offline_problems(segment, field_types)
+
+    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+        return mapping.canonicalise(match, rules, self._fields, self._segments())
+
+    def fetch(self, scope: Scope) -> LiveState:
+        categories = self.api.categories()
+        fields = self.api.contact_fields()
+        segments = self.api.segments()
+        self._fields = FieldIndex(fields)
+        self._names = {str(s.id): s.name for s in segments}
+        by_id = {c.id: c for c in categories if c.bundle in ("segment", None)}
+        by_id.update({s.category.id: s.category for s in segments if s.category is not None})
+        chosen = [c for c in by_id.values() if scope.includes(c.title)]
+        unique_names(((c.title, str(c.id)) for c in chosen), "Mautic", "segment categories")
+        self._categories = {c.title: c for c in chosen}
+        live_fields = _live_fields(fields)
+        lists = [
+            self._live_list(
+                c, [s for s in segments if s.category and s.category.id == c.id], live_fields
+            )
+            for c in chosen
+        ]
+        self.context.progress(
+            f"{self.target}: read {len(lists)} categories and {len(segments)} segments from Mautic"
+        )
+        return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
+
+    def apply(self, change: Change) -> None:
+        handler = self._handlers.get(change.action)
+        if handler is None:
+            raise ProviderError(f"Mautic cannot {change.action.value}")
+        handler(self, change)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def api(self) -> MauticApi:
+        """The API client, built on first use (``validate`` never builds it)."""
+        with self._lock:
+            if self._http is None:
+                self._http = self._build_http()
+            return MauticApi(self._http)
+
+    def _build_http(self) -> HttpClient:
+        auth: httpx.Auth
+        if self.config.client_id is not None and self.config.client_secret is not None:
+            secret = self.config.client_secret.get_secret_value()
+            token_url = self.config.root + TOKEN_PATH
+            auth = ClientCredentialsAuth(
+                token_url,
+                self.config.client_id,
+                secret,
+                self.context.clock,
+                hint="check client_id and client_secret under Settings > API Credentials",
+            )
+        else:
+            assert self.config.username is not None and self.config.password is not None
+            secret = self.config.password.get_secret_value()
+            auth = httpx.BasicAuth(self.config.username, secret)
+        return HttpClient(
+            base_url=self.config.root,
+            context=self.context,
+            auth=auth,
+            secrets=(secret,),
+            classify=classify,
+        )
+
+    def _segments(self) -> Segments:
+        held: dict[str, list[str]] = {}
+        for ident, name in self._names.items():
+            held.setdefault(name.casefold(), []).append(ident)
+        ids = {name: found[0] for name, found in held.items() if len(found) == 1}
+        return Segments(ids=ids, names=dict(self._names))
+
+    def _live_list(
+        self, category: Category, segments: list[WireSegment], fields: tuple[LiveField, ...]
+    ) -> LiveList:
+        found = []
+        for item in segments:
+            match, rules = mapping.from_filters(item.filters, self._fields, self._segments())
+            found.append(
+                LiveSegment(
+                    id=str(item.id),
+                    name=item.name,
+                    match=match,
+                    rules=rules,
+                    options=mapping.live_options(item),
+                )
+            )
+        return LiveList(
+            target=self.target,
+            name=category.title,
+            id=str(category.id),
+            fields=fields,
+            segments=tuple(found),
+        )
+
+    def _category(self, name: str) -> Category:
+        """A list's category: from the last fetch, else read again."""
+        if name not in self._categories:
+            found = [c for c in self.api.categories() if c.title == name]
+            unique_names(((c.title, str(c.id)) for c in found), "Mautic", "segment categories")
+            if not found:
+                raise NotFound(
+                    f"list {name!r} (a Mautic segment category) does not exist; run plan again"
+                )
+            self._categories[name] = found[0]
+        return self._categories[name]
+
+    def _index(self) -> FieldIndex:
+        if self._fields is None:
+            self._fields = FieldIndex(self.api.contact_fields())
+        return self._fields
+
+    def _filters(self, segment: Segment) -> list[JSONValue]:
+        """The complete filter list to send; a rule that cannot be written fails first."""
+        try:
+            return self._try_filters(segment)
+        except Untranslatable:
+            if not _has_membership(segment.rules):
+                raise
+            self._names = {str(s.id): s.name for s in self.api.segments()}  # maybe new since
+            return self._try_filters(segment)
+
+    def _try_filters(self, segment: Segment) -> list[JSONValue]:
+        try:
+            found = mapping.to_filters(
+                segment.match, segment.rules, self._index(), self._segments()
+            )
+        except Untranslatable as exc:
+            raise Untranslatable(
+                f"segment {segment.name!r} cannot be written to Mautic: {exc.reason}"
+            ) from None
+        return filters_body(found)
+
+    # -- one handler per change kind --------------------------------------------------------
+
+    def _create_list(self, change: Change) -> None:
+        self._categories[change.list] = self.api.create_category(change.list)
+
+    def _create_field(self, change: Change) -> None:
+        field = change.declared_field
+        alias = field.name.lower()
+        if not _FIELD_ALIAS.fullmatch(alias):
+            raise ProviderError(
+                f"field {field.name!r}: Mautic fields are declared by alias (letters, digits "
+                "and '_', starting with a letter, e.g. 'purchase_count'); rename it"
+            )
+        existing = {f.alias.casefold(): f for f in self.api.contact_fields()}
+        found = existing.get(alias)
+        if found is None:
+            self.api.create_field(_field_body(field, alias))
+        elif not found.usable:
+            raise ConflictError(
+                f"contact field {alias!r} exists but is not published or not available for "
+                "segments; publish it and enable 'Available for segments' in Mautic"
+            )
+        self._fields = None  # read again when next needed
+
+    def _create_segment(self, change: Change) -> None:
+        after = change.declared_segment
+        category = self._category(change.list)
+        body = {"name": after.name, "category": category.id, **after.options}
+        body["filters"] = self._filters(after)
+        created = _saving(after, lambda: self.api.create_segment(body))
+        self._names[str(created.id)] = created.name
+
+    def _update_segment(self, change: Change) -> None:
+        before = change.live_segment
+        after = change.declared_segment
+        body = {"name": after.name, **after.options, "filters": self._filters(after)}
+        try:
+            saved = _saving(after, lambda: self.api.edit_segment(before.id, body))
+        except NotFound:
+            raise NotFound(
+                f"segment {before.name!r} (#{before.id}) no longer exists in Mautic; run plan "
+                "again (it is never re-created by id)"
+            ) from None
+        self._names[before.id] = saved.name
+
+    def _delete_segment(self, change: Change) -> None:
+        before = change.live_segment
+        with contextlib.suppress(NotFound):  # already gone (e.g. an answer that was lost)
+            self.api.delete_segment(before.id)
+        self._names.pop(before.id, None)
+
+    _handlers: ClassVar[dict[Action, Callable[[MauticProvider, Change], None]]] = {
+        Action.CREATE_LIST: _create_list,
+        Action.CREATE_FIELD: _create_field,
+        Action.CREATE_SEGMENT: _create_segment,
+        Action.UPDATE_SEGMENT: _update_segment,
+        Action.DELETE_SEGMENT: _delete_segment,
+    }
+
+
+def _saving(segment: Segment, call: Callable[[], _T]) -> _T:
+    """Run a segment write; a 422 (a constraint such as unpublishing a segment in use)
+    becomes a ``ConflictError`` that says what to do."""
+    try:
+        return call()
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        raise ConflictError(
+            f"Mautic refused to save segment {segment.name!r} (422: {exc}). A segment used by "
+            "a campaign or by another segment's filter cannot be unpublished: remove those "
+            "uses first, or keep options.isPublished: true"
+        ) from None
+
+
+def _field_body(field: FieldDef, alias: str) -> dict[str, JSONValue]:
+    properties: dict[str, JSONValue] = {}
+    if field.type in ("select", "multiselect"):
+        properties["list"] = [{"label": o, "value": o} for o in field.options]
+    elif field.type == "boolean":
+        properties = {"yes": "Yes", "no": "No"}
+    return {
+        "label": field.name,
+        "alias": alias,
+        "type": field.type,
+        "isPublished": True,
+        "isListable": True,
+        "properties": properties,
+    }
+
+
+def _live_fields(fields: list[ContactField]) -> tuple[LiveField, ...]:
+    """Usable contact fields, without the ones that are canonical standard fields."""
+    standard = {alias for alias, _ in ops.STANDARD_ALIASES.values()}
+    return tuple(
+        LiveField(
+            name=f.alias,
+            type=ops.CANONICAL_TYPES.get(f.type, "text"),
+            options=f.options,
+            id=str(f.id),
+        )
+        for f in sorted(fields, key=lambda f: f.alias)
+        if f.usable and f.alias not in standard
+    )
+
+
+def _has_membership(rules: tuple[Rule, ...]) -> bool:
+    return any(
+        isinstance(r, MembershipRule) or _has_membership(getattr(r, "rules", ())) for r in rules
+    )
