@@ -71,7 +71,8 @@ class Capabilities(BaseModel):
         {Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT, Action.DELETE_SEGMENT}
     )
     field_types: frozenset[str] = frozenset({"text", "number", "date", "select"})
-    """Custom field types it can create."""
+    """Custom field types its platform has: a declared field of another type is refused by
+    ``validate``. Whether missing fields can be created is ``create_field`` in ``changes``."""
 
 
 @dataclass(frozen=True)
