@@ -67,6 +67,8 @@ class Capabilities(BaseModel):
     """Whether ``native:`` rules are accepted."""
     max_conditions: int | None = None
     """Most leaf conditions one segment may hold after conversion, if the platform caps it."""
+    expands_in: bool = False
+    """Whether ``in``/``not_in`` are stored as one condition per value (for the count)."""
     changes: frozenset[Action] = frozenset(
         {Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT, Action.DELETE_SEGMENT}
     )

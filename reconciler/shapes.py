@@ -36,7 +36,7 @@ from .model import (
 )
 from .plan import ACTION_ORDER
 from .provider import Capabilities
-from .rules import Key, group_of, key, normalise, walk
+from .rules import Key, group_of, in_as_equals, key, map_leaves, normalise, walk
 
 __all__ = [
     "MAX_TERMS",
@@ -350,7 +350,10 @@ def _shape_problems(segment: Segment, capabilities: Capabilities) -> list[Proble
     if limit is None and shape not in ("cnf", "dnf"):
         return []  # nothing to convert and nothing to count
     try:
-        count = count_conditions(shape, segment.match, segment.rules)
+        stored = segment.rules
+        if capabilities.expands_in:
+            stored = tuple(map_leaves(rule, in_as_equals) for rule in stored)
+        count = count_conditions(shape, segment.match, stored)
     except RuleSyntaxError as exc:
         return [Problem(where, str(exc))]
     if limit is not None and count > limit:

@@ -52,6 +52,7 @@ __all__ = [
 _EMPTINESS = ("empty", "not_empty")
 CAPABILITIES = Capabilities(
     shape="flat",
+    expands_in=True,  # one MailWizz condition per value of an in/not_in
     operators={
         "text": frozenset(
             (

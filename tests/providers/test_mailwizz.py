@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from providers.mailwizz import MailWizzProvider, MailWizzSettings
 from reconciler.cli import cli
 from reconciler.cli_state import State
-from reconciler.errors import ApiError, AuthError, ConflictError
+from reconciler.errors import ApiError, AuthError, ConfigError, ConflictError
 from reconciler.importing import import_yaml
 from reconciler.provider import Provider
 from tests.providers import contract
@@ -390,16 +390,15 @@ def test_mailwizz_raised_limit_passes_validate_and_the_server_decides(
     assert result.ok
 
 
-def test_mailwizz_in_expanding_over_the_limit_fails_before_any_write(
+def test_mailwizz_in_expanding_over_the_limit_is_refused_by_validate(
     session: Session, fake: FakeMailWizz
 ) -> None:
     rules = "          - {field: Frequency, op: in, value: [Weekly, Monthly, Daily, Hourly]}\n"
     session.write(lists_yaml(one(rules, match="any")))
-    _, result = session.apply()
-    (outcome,) = result.outcomes
-    assert outcome.status == "failed"
-    assert "reconciler.yaml:" in outcome.message
-    assert "need 4 MailWizz conditions" in outcome.message
+    with pytest.raises(ConfigError) as caught:
+        session.apply()
+    assert "reconciler.yaml:" in str(caught.value)
+    assert "the rules need 4 conditions, more than this provider's limit of 3" in str(caught.value)
     assert not fake.writes()
 
 

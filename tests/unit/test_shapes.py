@@ -525,3 +525,29 @@ def test_describe_capabilities_is_json_in_plan_order(shape: str) -> None:
     data = describe_capabilities(capabilities)
     assert json.loads(json.dumps(data)) == data
     assert data["changes"] == [action.value for action in Action]
+
+
+@pytest.mark.parametrize(("expands_in", "found"), [(False, 0), (True, 1)])
+def test_check_segment_counts_each_in_value_where_the_platform_expands_them(
+    expands_in: bool, found: int
+) -> None:
+    capabilities = Capabilities(
+        shape="flat",
+        operators={"text": frozenset({"in", "equals"})},
+        max_conditions=3,
+        expands_in=expands_in,
+    )
+    segment = Segment.model_validate(
+        {
+            "name": "S",
+            "match": "any",
+            "rules": [
+                {"field": "email", "op": "in", "value": ["a", "b", "c"]},
+                {"field": "email", "op": "equals", "value": "d"},
+            ],
+        }
+    )
+    problems = check_segment(segment, capabilities, {})
+    assert len(problems) == found
+    if found:
+        assert "4 conditions" in problems[0].message
