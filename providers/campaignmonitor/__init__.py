@@ -17,7 +17,6 @@ canonical rules to RuleGroups and back; this module joins them into the provider
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
@@ -26,10 +25,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_validator
 
 from providers._http import HttpClient
+from providers._http.provider import HttpProvider
 from reconciler.errors import ConflictError, NotFound, ProviderError
 from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, unique_names
+from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
 from reconciler.rules import segment_key
 
 from . import checks, mapping
@@ -124,7 +124,8 @@ class _ListInfo:
     fields: list[CustomField]
 
 
-class CampaignMonitorProvider(Provider):
+class CampaignMonitorProvider(HttpProvider):
+    platform: ClassVar[str] = "Campaign Monitor"
     """Segments of one Campaign Monitor client, as AND-ed RuleGroups of OR-ed rules."""
 
     key: ClassVar[str] = "campaignmonitor"
@@ -136,8 +137,6 @@ class CampaignMonitorProvider(Provider):
             settings = CampaignMonitorSettings.model_validate(settings.model_dump())
         super().__init__(target, settings, context)
         self.config = settings
-        self._http: HttpClient | None = None
-        self._lock = threading.Lock()
         self._lists: dict[str, _ListInfo] = {}
 
     # -- the provider contract -----------------------------------------------------------
@@ -170,27 +169,12 @@ class CampaignMonitorProvider(Provider):
         )
         return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
 
-    def apply(self, change: Change) -> None:
-        handler = self._handlers.get(change.action)
-        if handler is None:  # pragma: no cover - every planned action has a handler
-            raise ProviderError(f"Campaign Monitor cannot {change.action.value}")
-        handler(self, change)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-
     # -- reading ---------------------------------------------------------------------------
 
     @property
     def api(self) -> CampaignMonitorApi:
         """The API client, built on first use (``validate`` never builds it)."""
-        with self._lock:
-            if self._http is None:
-                self._http = self._build_http()
-            return CampaignMonitorApi(self._http, self.config.client_id)
+        return CampaignMonitorApi(self.http, self.config.client_id)
 
     def _build_http(self) -> HttpClient:
         auth: httpx.Auth | None = None
@@ -320,7 +304,7 @@ class CampaignMonitorProvider(Provider):
         except NotFound:
             return  # already gone (e.g. an earlier attempt whose answer was lost)
 
-    _handlers: ClassVar[dict[Action, Callable[[CampaignMonitorProvider, Change], None]]] = {
+    handlers: ClassVar[dict[Action, Callable[[CampaignMonitorProvider, Change], None]]] = {
         Action.CREATE_LIST: _create_list,
         Action.CREATE_FIELD: _create_field,
         Action.CREATE_SEGMENT: _create_segment,

@@ -22,7 +22,6 @@ canonical rules; this module joins them into the provider. Facts: providers/mail
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -30,10 +29,11 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel
 
 from providers._http import HttpClient
+from providers._http.provider import HttpProvider
 from reconciler.errors import NotFound, ProviderError
 from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, unique_names
+from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
 
 from . import checks, mapping, wire
 from .answers import Classifier
@@ -101,7 +101,8 @@ class _ListInfo:
     fields: list[FieldRecord] | None = None
 
 
-class MailWizzProvider(Provider):
+class MailWizzProvider(HttpProvider):
+    platform: ClassVar[str] = "MailWizz"
     """Segments of one MailWizz install's lists, as one flat all/any condition list."""
 
     key: ClassVar[str] = "mailwizz"
@@ -113,8 +114,6 @@ class MailWizzProvider(Provider):
             settings = MailWizzSettings.model_validate(settings.model_dump())
         super().__init__(target, settings, context)
         self.config = settings
-        self._http: HttpClient | None = None
-        self._lock = threading.Lock()
         self._lists: dict[str, _ListInfo] = {}
         self._operators: wire.OperatorIndex | None = None
 
@@ -156,34 +155,22 @@ class MailWizzProvider(Provider):
         )
         return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
 
-    def apply(self, change: Change) -> None:
-        handler = self._handlers.get(change.action)
-        if handler is None:
-            raise ProviderError(f"MailWizz cannot {change.action.value}")
-        handler(self, change)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-
     # -- reading ---------------------------------------------------------------------------
 
     @property
     def api(self) -> MailWizzApi:
         """The API client, built on first use (``validate`` never builds it)."""
-        with self._lock:
-            if self._http is None:
-                secret = self.config.api_key.get_secret_value()
-                self._http = HttpClient(
-                    base_url=self.config.base_url,
-                    context=self.context,
-                    headers={"X-API-KEY": secret},
-                    secrets=(secret,),
-                    classify=Classifier((secret,)),
-                )
-            return MailWizzApi(self._http)
+        return MailWizzApi(self.http)
+
+    def _build_http(self) -> HttpClient:
+        secret = self.config.api_key.get_secret_value()
+        return HttpClient(
+            base_url=self.config.base_url,
+            context=self.context,
+            headers={"X-API-KEY": secret},
+            secrets=(secret,),
+            classify=Classifier((secret,)),
+        )
 
     def _list_meta(self, record: ListRecord) -> tuple[list[FieldRecord], list[str]]:
         return self._fields(record.list_uid), [
@@ -305,7 +292,7 @@ class MailWizzProvider(Provider):
         except NotFound:
             return  # already gone (e.g. an earlier attempt whose answer was lost)
 
-    _handlers: ClassVar[dict[Action, Callable[[MailWizzProvider, Change], None]]] = {
+    handlers: ClassVar[dict[Action, Callable[[MailWizzProvider, Change], None]]] = {
         Action.CREATE_LIST: _create_list,
         Action.CREATE_FIELD: _create_field,
         Action.CREATE_SEGMENT: _create_segment,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeVar
 
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_v
 
 from providers._http import HttpClient
 from providers._http.oauth import ClientCredentialsAuth
+from providers._http.provider import HttpProvider
 from reconciler.errors import ApiError, ConflictError, NotFound, ProviderError
 from reconciler.model import (
     FieldDef,
@@ -42,7 +42,7 @@ from reconciler.model import (
     Segment,
 )
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, unique_names
+from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
 
 from . import checks, mapping
 from . import operators as ops
@@ -125,7 +125,8 @@ class MauticSettings(BaseModel):
         return self.base_url.rstrip("/")
 
 
-class MauticProvider(Provider):
+class MauticProvider(HttpProvider):
+    platform: ClassVar[str] = "Mautic"
     """Segments of one Mautic instance, grouped into lists by segment category."""
 
     key: ClassVar[str] = "mautic"
@@ -137,8 +138,6 @@ class MauticProvider(Provider):
             settings = MauticSettings.model_validate(settings.model_dump())
         super().__init__(target, settings, context)
         self.config = settings
-        self._http: HttpClient | None = None
-        self._lock = threading.Lock()
         self._categories: dict[str, Category] = {}
         self._fields: FieldIndex | None = None
         self._names: dict[str, str] = {}
@@ -176,27 +175,12 @@ class MauticProvider(Provider):
         )
         return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
 
-    def apply(self, change: Change) -> None:
-        handler = self._handlers.get(change.action)
-        if handler is None:
-            raise ProviderError(f"Mautic cannot {change.action.value}")
-        handler(self, change)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-
     # -- reading ---------------------------------------------------------------------------
 
     @property
     def api(self) -> MauticApi:
         """The API client, built on first use (``validate`` never builds it)."""
-        with self._lock:
-            if self._http is None:
-                self._http = self._build_http()
-            return MauticApi(self._http)
+        return MauticApi(self.http)
 
     def _build_http(self) -> HttpClient:
         auth: httpx.Auth
@@ -341,7 +325,7 @@ class MauticProvider(Provider):
             self.api.delete_segment(before.id)
         self._names.pop(before.id, None)
 
-    _handlers: ClassVar[dict[Action, Callable[[MauticProvider, Change], None]]] = {
+    handlers: ClassVar[dict[Action, Callable[[MauticProvider, Change], None]]] = {
         Action.CREATE_LIST: _create_list,
         Action.CREATE_FIELD: _create_field,
         Action.CREATE_SEGMENT: _create_segment,
