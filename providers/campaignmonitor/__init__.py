@@ -125,8 +125,9 @@ class _ListInfo:
 
 
 class CampaignMonitorProvider(HttpProvider):
-    platform: ClassVar[str] = "Campaign Monitor"
     """Segments of one Campaign Monitor client, as AND-ed RuleGroups of OR-ed rules."""
+
+    platform: ClassVar[str] = "Campaign Monitor"
 
     key: ClassVar[str] = "campaignmonitor"
     settings_model: ClassVar[type[BaseModel]] = CampaignMonitorSettings

@@ -102,8 +102,9 @@ class _ListInfo:
 
 
 class MailWizzProvider(HttpProvider):
-    platform: ClassVar[str] = "MailWizz"
     """Segments of one MailWizz install's lists, as one flat all/any condition list."""
+
+    platform: ClassVar[str] = "MailWizz"
 
     key: ClassVar[str] = "mailwizz"
     settings_model: ClassVar[type[BaseModel]] = MailWizzSettings

@@ -126,8 +126,9 @@ class MauticSettings(BaseModel):
 
 
 class MauticProvider(HttpProvider):
-    platform: ClassVar[str] = "Mautic"
     """Segments of one Mautic instance, grouped into lists by segment category."""
+
+    platform: ClassVar[str] = "Mautic"
 
     key: ClassVar[str] = "mautic"
     settings_model: ClassVar[type[BaseModel]] = MauticSettings
