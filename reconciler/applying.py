@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from .errors import ProviderError, UnsafePlanError
+from .errors import PlatformOwned, ProviderError, UnsafePlanError
 from .model import FieldRule, Group, LiveState, Rule, SourceRef
 from .plan import Action, ApplyResult, Change, Outcome, Plan
 from .planning import Canon, segment_diff
@@ -109,6 +109,8 @@ def apply_plan(
             progress(f"[{index}/{total}] {_describe(change)}")
         try:
             providers[change.target].apply(change)
+        except PlatformOwned as exc:
+            outcomes.append(Outcome(change=change, status="skipped", message=str(exc)))
         except ProviderError as exc:
             message = _failure(change, exc, locate)
             outcomes.append(Outcome(change=change, status="failed", message=message))

@@ -13,6 +13,7 @@
         ├── NotFound                     the object does not exist (any more)
         ├── RateLimited                  the platform kept answering "slow down"
         ├── ConflictError                state changed underneath us, or duplicate names
+        ├── PlatformOwned                the platform owns the object: left alone, not failed
         └── ApiError                     any other failed call: method, URL, status, body
 
 The CLI catches only ``ReconcilerError``; anything else is a bug and keeps its traceback.
@@ -32,6 +33,7 @@ __all__ = [
     "ConflictError",
     "ConvergenceError",
     "NotFound",
+    "PlatformOwned",
     "ProviderError",
     "RateLimited",
     "ReconcilerError",
@@ -149,6 +151,11 @@ class RateLimited(ProviderError):
 
 class ConflictError(ProviderError):
     """The live state conflicts with the change: it moved since the plan, or names clash."""
+
+
+class PlatformOwned(ProviderError):
+    """The platform owns this object and refuses every change to it (for example Campaign
+    Monitor's system segments). The applier leaves it alone: skipped, not failed."""
 
 
 class ApiError(ProviderError):

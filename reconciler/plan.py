@@ -265,4 +265,6 @@ class ApplyResult(_Value):
 
     @property
     def ok(self) -> bool:
-        return all(outcome.status == "applied" for outcome in self.outcomes)
+        """Nothing failed (a change skipped because its parent failed implies a failure;
+        one skipped because the platform owns the object does not)."""
+        return not any(outcome.status == "failed" for outcome in self.outcomes)

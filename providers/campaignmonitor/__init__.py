@@ -11,8 +11,9 @@ canonical rules to RuleGroups and back; this module joins them into the provider
   the rules endpoint per new group; delete is one DELETE. Rules are never deleted and
   re-added, so no segment is ever left without its rules.
 - System (engagement) segments cannot be recognised from any documented response (UNKNOWN),
-  so they are fetched like any other; a write to one answers 284, reported as a
-  ``ConflictError`` that says to add the segment's name to the list's ``ignore:``.
+  so they are fetched like any other; a write to one answers 284, and (as the fact file
+  advises) it is left alone: the change is skipped, not failed, with a hint to add the name
+  to the list's ``ignore:``, and the segment is not read again in the same run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_v
 
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
-from reconciler.errors import ConflictError, NotFound, ProviderError
+from reconciler.errors import ConflictError, NotFound, PlatformOwned, ProviderError
 from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action, Change
 from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
@@ -139,6 +140,8 @@ class CampaignMonitorProvider(HttpProvider):
         super().__init__(target, settings, context)
         self.config = settings
         self._lists: dict[str, _ListInfo] = {}
+        self._owned: set[str] = set()
+        """Ids of system segments met (284) in this run: no longer read, so never planned."""
 
     # -- the provider contract -----------------------------------------------------------
 
@@ -199,6 +202,14 @@ class CampaignMonitorProvider(HttpProvider):
     def _list_meta(self, summary: ListSummary) -> tuple[list[CustomField], list[SegmentSummary]]:
         return self.api.custom_fields(summary.list_id), self.api.segments(summary.list_id)
 
+    def apply(self, change: Change) -> None:
+        try:
+            super().apply(change)
+        except PlatformOwned:
+            if change.before is not None:
+                self._owned.add(change.before.id)
+            raise
+
     def _details(self, segment_id: str) -> SegmentDetails | None:
         try:
             return self.api.segment(segment_id)
@@ -211,6 +222,8 @@ class CampaignMonitorProvider(HttpProvider):
         index = mapping.FieldIndex(fields)
         segments = []
         for item in details:
+            if item.segment_id in self._owned:
+                continue
             match, rules = mapping.from_groups(item.rule_groups, index)
             segments.append(
                 LiveSegment(id=item.segment_id, name=item.title, match=match, rules=rules)

@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from providers._http import HttpClient, Verdict
-from reconciler.errors import ApiError, ConflictError, NotFound
+from reconciler.errors import ApiError, ConflictError, NotFound, PlatformOwned
 from reconciler.model import JSONValue
 
 __all__ = [
@@ -160,9 +160,10 @@ def classify(response: httpx.Response) -> Verdict | None:
     if envelope.code == CODE_DUPLICATE_TITLE:
         return Verdict(error=ConflictError(f"a segment with this title already exists: {text}"))
     if envelope.code == CODE_SYSTEM_SEGMENT:
+        # The fact file: "treat a 284 as 'unmanaged, skip' rather than retrying".
         return Verdict(
-            error=ConflictError(
-                f"this is a Campaign Monitor system (engagement) segment, which cannot be "
+            error=PlatformOwned(
+                f"left alone: a Campaign Monitor system (engagement) segment, which cannot be "
                 f"modified or deleted ({text}); add its name to the list's ignore: patterns"
             )
         )

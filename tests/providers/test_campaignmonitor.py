@@ -288,14 +288,16 @@ def test_campaignmonitor_278_is_retried(session: Session, fake: FakeCampaignMoni
     assert len(session.clock.sleeps) == 2
 
 
-def test_campaignmonitor_system_segment_refused_with_a_hint(
+def test_campaignmonitor_system_segment_is_left_alone_with_a_hint(
     session: Session, fake: FakeCampaignMonitor
 ) -> None:
     applied(session, lists_yaml(prune=True))
     fake.add_segment(fake.list_id("Newsletter"), "Engaged", [[("Name", "PROVIDED")]], system=True)
-    _, result = session.apply()
-    (failed,) = result.outcomes
-    assert failed.status == "failed" and "ignore:" in failed.message and "284" in failed.message
+    _, result = session.apply()  # also re-plans: the system segment is not read again
+    (skipped,) = result.outcomes
+    assert skipped.status == "skipped" and result.ok
+    assert "ignore:" in skipped.message and "284" in skipped.message
+    assert fake.segment_by_title("Newsletter", "Engaged")["Title"] == "Engaged"
     session.write(lists_yaml(prune=True, ignore='"Engaged"'))
     current = session.plan()
     assert current.is_empty and not current.unmanaged

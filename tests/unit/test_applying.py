@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.applying import apply_plan, check_safety
-from reconciler.errors import ApiError, UnsafePlanError
+from reconciler.errors import ApiError, PlatformOwned, UnsafePlanError
 from reconciler.model import FieldDef, LiveState, SourceRef
 from reconciler.plan import Action, Change, Plan, SafetyLimit, SafetyReport
 from reconciler.provider import Capabilities, Provider, Scope
@@ -133,3 +133,15 @@ def test_check_safety_refuses_unacknowledged_limits() -> None:
     assert caught.value.exit_code == 3
     acknowledged = limit.model_copy(update={"acknowledged": True})
     check_safety(Plan(safety=SafetyReport(limits=(acknowledged,))))
+
+
+def test_apply_leaves_platform_owned_objects_alone() -> None:
+    class Owning(Recorder):
+        def apply(self, change: Change) -> None:
+            raise PlatformOwned("left alone: a system segment")
+
+    result = apply_plan(Plan(changes=(_segment("A"),)), {"t": Owning(set())})
+    assert [(o.status, o.message) for o in result.outcomes] == [
+        ("skipped", "left alone: a system segment")
+    ]
+    assert result.ok
