@@ -128,7 +128,11 @@ def unconverged(plan: Plan, live: LiveState, providers: Mapping[str, Canon]) -> 
         if live_list is None:
             problems.append(f'list "{change.list}" is missing after apply')
             continue
-        if change.action is Action.DELETE_SEGMENT and change.before is not None:
+        if change.field is not None:
+            wanted = change.field.name.casefold()
+            if not any(f.name.casefold() == wanted for f in live_list.fields):
+                problems.append(f'field "{change.field.name}" is missing from list "{change.list}"')
+        elif change.action is Action.DELETE_SEGMENT and change.before is not None:
             if any(s.id == change.before.id for s in live_list.segments):
                 problems.append(f'segment "{change.segment}" is still in list "{change.list}"')
         elif change.after is not None:

@@ -131,13 +131,19 @@ def common_options(func: F) -> F:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file or nothing: a temporary file renamed into place."""
-    directory = path.resolve().parent
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        directory = path.resolve().parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -160,9 +160,10 @@ class _Loader:
             if not isinstance(pattern, str):
                 continue
             matches = sorted(glob.glob(str(root.parent / pattern), recursive=True))
-            if not matches and not glob.has_magic(pattern):
+            files = [Path(match) for match in matches if Path(match).is_file()]
+            if not files and not glob.has_magic(pattern):
                 self.error_at(loaded.file, ("include", index), _no_match(pattern))
-            found += [(index, Path(match)) for match in matches if Path(match).is_file()]
+            found += [(index, path) for path in files]
         return found
 
     def load_included(self, path: Path, pattern_index: int, parent: str) -> None:

@@ -15,21 +15,29 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from .model import Group, JSONValue, LiveList, LiveSegment, LiveState, Rule
 from .rules import rule_data
+from .yamlio import plain_scalar
 
 __all__ = ["import_yaml"]
 
 
-_QUOTE = ("\x85", "\u2028", "\u2029", ":")
+_QUOTE = ("\x85", "\u2028", "\u2029", ":", "#", ",", "[", "]", "{", "}", "\n", "\t")
+_INDICATORS = frozenset("?-:,[]{}#&*!|>'\"%@` ")
+
+
+def _needs_quotes(text: str) -> bool:
+    """Whether bare text could read back as something else: another type under the YAML
+    1.2 core schema (``.5e3``), a YAML 1.1 line break, or flow syntax (``? x``, ``a: b``)."""
+    if not text or text[0] in _INDICATORS or text[-1] == " ":
+        return True
+    if any(mark in text for mark in _QUOTE):
+        return True
+    return plain_scalar(text) != text or type(plain_scalar(text)) is not str
 
 
 def _safe(value: JSONValue) -> JSONValue:
-    """Text a YAML 1.2 writer leaves bare but a YAML 1.1 reader (libyaml) reads otherwise is
-    written double-quoted: line breaks of YAML 1.1, and ``:`` inside flow mappings
-    (``{Clause: abc http://x}``)."""
+    """Text written double-quoted wherever bare text would not load back unchanged."""
     if isinstance(value, str):
-        if any(mark in value for mark in _QUOTE):
-            return DoubleQuotedScalarString(value)
-        return value
+        return DoubleQuotedScalarString(value) if _needs_quotes(value) else value
     if isinstance(value, dict):
         return {_safe(k): _safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

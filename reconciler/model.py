@@ -145,7 +145,10 @@ Match = Literal["all", "any"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # No NaN or infinity: JSON plans and reports must stay parseable by strict readers.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class SourceRef(_Model):

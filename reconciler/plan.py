@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ProviderError
-from .model import FieldDef, JSONValue, LiveSegment, LiveState, Segment, SourceRef
+from .model import FieldDef, JSONValue, LiveList, LiveSegment, LiveState, Segment, SourceRef
 
 __all__ = [
     "ACTION_ORDER",
@@ -196,10 +197,14 @@ def _digest(data: JSONValue) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def segment_digests(live: LiveState) -> dict[str, str]:
+def segment_digests(
+    live: LiveState, hidden: Callable[[LiveList, LiveSegment], bool] | None = None
+) -> dict[str, str]:
     """One short digest per live list and segment, keyed ``target/list[/segment#id]``.
 
-    Stored in a saved plan so that ``apply`` can say exactly what changed since.
+    Stored in a saved plan so that ``apply`` can say exactly what changed since. Segments
+    for which ``hidden`` is true (those a list ignores) are left out: their changes never
+    make a plan stale.
     """
     digests: dict[str, str] = {}
     for live_list in live.lists:
@@ -207,6 +212,8 @@ def segment_digests(live: LiveState) -> dict[str, str]:
         fields = b"".join(f.model_dump_json().encode() for f in live_list.fields)
         digests[prefix] = hashlib.sha256(live_list.id.encode() + fields).hexdigest()[:16]
         for segment in live_list.segments:
+            if hidden is not None and hidden(live_list, segment):
+                continue
             data = segment.model_dump_json(by_alias=True).encode()
             digests[f"{prefix}/{segment.name}#{segment.id}"] = hashlib.sha256(data).hexdigest()[:16]
     return digests
@@ -231,10 +238,15 @@ class DriftItem(_Value):
 
 
 class DriftReport(_Value):
-    """One item per segment in scope, declared or live; drift is any item not in sync."""
+    """One item per segment in scope, declared or live; drift is any item not in sync.
+
+    ``plan`` holds the changes that would bring the live state back (the same ``changes``
+    and ``safety`` a plan reports), when the report was made with it.
+    """
 
     format_version: Literal[1] = FORMAT_VERSION
     items: tuple[DriftItem, ...] = ()
+    plan: Plan | None = None
 
     @property
     def drifted(self) -> tuple[DriftItem, ...]:

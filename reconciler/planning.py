@@ -46,6 +46,7 @@ __all__ = [
     "SafetyPolicy",
     "acknowledge",
     "detect_drift",
+    "live_digests",
     "plan",
     "segment_diff",
     "stale_reasons",
@@ -277,6 +278,17 @@ def _safety(
     )
 
 
+def live_digests(config: Config, live: LiveState) -> dict[str, str]:
+    """The live state's digests, leaving out the segments each declared list ignores."""
+    patterns = {(_target_of(item, config), item.name): item.ignore for item in config.lists}
+
+    def hidden(live_list: LiveList, segment: LiveSegment) -> bool:
+        ignore = patterns.get((live_list.target, live_list.name), ())
+        return any(fnmatchcase(segment.name, pattern) for pattern in ignore)
+
+    return segment_digests(live, hidden)
+
+
 def _target_of(declared: MailingList, config: Config) -> str:
     return declared.target or config.defaults.target or ""
 
@@ -309,7 +321,7 @@ def plan(
         limit = _safety(target, declared, len(visible), list_changes, policy)
         if limit is not None:
             limits.append(limit)
-    digests = segment_digests(live)
+    digests = live_digests(config, live)
     return Plan(
         changes=_membership_first(sorted(changes, key=Change.sort_key)),
         unmanaged=tuple(unmanaged),

@@ -331,14 +331,19 @@ def _drift_markdown(report: DriftReport) -> str:
 
 
 def _drift_json(report: DriftReport) -> str:
+    """The plan document's keys (``changes``, ``summary``, ``safety``: what would bring the
+    live state back), plus ``items``: one per segment with its drift status."""
     counts = report.summary()
-    summary = {**counts, "drifted": len(report.items) - counts["in_sync"]}
-    document = {
-        "format_version": report.format_version,
-        "items": [item.model_dump(mode="json") for item in report.items],
-        "summary": summary,
-    }
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    summary: dict[str, int] = {**counts, "drifted": len(report.items) - counts["in_sync"]}
+    document: dict[str, object] = {"format_version": report.format_version}
+    if report.plan is not None:
+        planned = report.plan.to_document()
+        document["changes"] = planned["changes"]
+        summary = {**planned["summary"], **summary}
+        document["safety"] = planned["safety"]
+    document["items"] = [item.model_dump(mode="json") for item in report.items]
+    document["summary"] = summary
+    return json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -10,6 +10,7 @@ sources :func:`reconciler.config.load_config` attached.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ValidationError
 
@@ -113,6 +114,7 @@ def _first(source: SourceRef | None) -> str:
 def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigError]:
     errors = _check_fields(mailing_list)
     errors += _check_segment_names(mailing_list)
+    errors += _check_ignored_names(mailing_list)
     field_types = {field.name.casefold(): field.type for field in mailing_list.fields}
     errors += _check_rule_fields(mailing_list, field_types)
     provider = providers.get(mailing_list.target or "")
@@ -181,6 +183,23 @@ def _check_segment_names(mailing_list: MailingList) -> list[ConfigError]:
             if message:
                 errors.append(_error(segment.source, ("renamed_from", index), message))
             claimed.setdefault(old, segment.name)
+    return errors
+
+
+def _check_ignored_names(mailing_list: MailingList) -> list[ConfigError]:
+    """A declared name that the list's own ``ignore:`` hides could never be seen live."""
+    errors = []
+    for segment in mailing_list.segments:
+        names: list[tuple[YamlPath, str]] = [(("name",), segment.name)]
+        names += [(("renamed_from", i), old) for i, old in enumerate(segment.renamed_from)]
+        for path, name in names:
+            pattern = next((p for p in mailing_list.ignore if fnmatchcase(name, p)), None)
+            if pattern is not None:
+                message = (
+                    f'segment name "{name}" matches the list\'s ignore pattern "{pattern}", '
+                    "so it could never be managed; rename it or narrow the pattern"
+                )
+                errors.append(_error(segment.source, path, message))
     return errors
 
 

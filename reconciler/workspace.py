@@ -17,8 +17,15 @@ from .applying import apply_plan, check_safety, unconverged
 from .config import load_config, locate_source
 from .errors import ConfigError, ConvergenceError, StalePlanError
 from .model import Config, LiveList, LiveState
-from .plan import ApplyResult, DriftReport, Plan, segment_digests
-from .planning import SafetyPolicy, acknowledge, detect_drift, plan, stale_reasons
+from .plan import ApplyResult, DriftReport, Plan
+from .planning import (
+    SafetyPolicy,
+    acknowledge,
+    detect_drift,
+    live_digests,
+    plan,
+    stale_reasons,
+)
 from .provider import Provider, ProviderContext, Scope
 from .registry import Registry
 from .validation import validate_config
@@ -125,8 +132,11 @@ class Workspace:
         return plan(self.config, live, providers, policy or SafetyPolicy())
 
     def drift(self) -> DriftReport:
+        """Drift item by item, with the plan that would undo it (one read of the live state)."""
         live = self.fetch()
-        return detect_drift(self.config, live, self._providers_for(list(self.scope)))
+        providers = self._providers_for(list(self.scope))
+        report = detect_drift(self.config, live, providers)
+        return report.model_copy(update={"plan": plan(self.config, live, providers)})
 
     def apply(self, current: Plan) -> ApplyResult:
         """Apply a plan just made from this configuration (safety limits first)."""
@@ -151,7 +161,7 @@ class Workspace:
         saved = acknowledge(saved, policy)
         check_safety(saved)
         live = self.fetch(saved.scope)
-        reasons = stale_reasons(saved.live_digests, segment_digests(live))
+        reasons = stale_reasons(saved.live_digests, live_digests(self.config, live))
         if reasons:
             more = f"; and {len(reasons) - 10} more" if len(reasons) > 10 else ""
             raise StalePlanError(

@@ -33,6 +33,7 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import BaseResolver
 
 from .errors import ConfigError
@@ -72,7 +73,10 @@ def plain_scalar(text: str) -> Any:
     if text[0] not in _NUMERIC_START:
         return text
     if _INT_RE.match(text):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # longer than Python converts (4,300 digits): keep it as text
+            return text
     if _FLOAT_RE.match(text):
         return float(text)
     if _OCT_RE.match(text):
@@ -216,6 +220,17 @@ def compose_text(text: str, file: str) -> _Node | None:
         return _compose(text)
     except MarkedYAMLError as exc:
         raise _syntax_error(file, exc) from None
+    except ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        before = text[: exc.position] if isinstance(exc.position, int) else ""
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        character = exc.character if isinstance(exc.character, int) else 0
+        raise ConfigError(
+            f"invalid YAML: character #x{character:04x} is not allowed ({exc.reason})",
+            file=file,
+            line=line,
+            column=column,
+        ) from None
 
 
 class _Constructor:

@@ -13,7 +13,14 @@ from typing import Any, TypeVar
 import httpx
 
 from reconciler import __version__
-from reconciler.errors import ApiError, AuthError, NotFound, RateLimited, ReconcilerError
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFound,
+    RateLimited,
+    ReconcilerError,
+)
 from reconciler.model import JSONValue
 from reconciler.provider import ProviderContext
 
@@ -59,6 +66,13 @@ class HttpClient:
         classify: Callable[[httpx.Response], Verdict | None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        try:
+            parsed = httpx.URL(base_url)
+        except httpx.InvalidURL as exc:
+            # The reason only (the URL itself may carry credentials): "Invalid port: ..."
+            raise ConfigError(f"base_url is not a valid URL ({str(exc).split(':')[0]})") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigError("base_url must be an http:// or https:// URL with a host")
         self.context = context
         self.retry = retry
         self.concurrency = context.max_concurrency or DEFAULT_CONCURRENCY
@@ -121,7 +135,7 @@ class HttpClient:
             if response is not None:
                 verdict = self._classify(response) if self._classify else None
                 if verdict is not None and verdict.error is not None and not verdict.retry:
-                    raise verdict.error from None
+                    raise self._redacted(verdict.error) from None
                 if (response.status_code < 400 and verdict is None) or verdict == Verdict():
                     return response
             retryable, wait = self._retryable(response, failure, verdict, replayable)
@@ -194,6 +208,11 @@ class HttpClient:
         if error is not None:
             raise error
         return [results[index] for index in range(len(todo))]
+
+    def _redacted(self, error: ReconcilerError) -> ReconcilerError:
+        """A provider's error with every secret masked (its text may quote the server)."""
+        error.args = tuple(self.redact(a) if isinstance(a, str) else a for a in error.args)
+        return error
 
     def redact(self, text: str) -> str:
         """``text`` without this client's secrets."""
@@ -268,7 +287,7 @@ class HttpClient:
         tried: str,
     ) -> ReconcilerError:
         if verdict is not None and verdict.error is not None:
-            return verdict.error
+            return self._redacted(verdict.error)
         host = httpx.URL(url).host if "://" in url else url
         if response is None:
             reason = self.redact(f"{type(failure).__name__}: {failure}".rstrip(": "))

@@ -125,7 +125,8 @@ def _field_clause(rule: FieldRule, target: _Target) -> str:
     verbs = cl.VERBS.get(target.kind, {}) if target.kind is not None else cl.CUSTOM_ANY
     verb = verbs.get(rule.op)
     if verb is None:
-        what = f"{target.kind} field" if target.kind not in cl.RULE_TYPES else "field"
+        known_kind = target.kind is not None and target.kind not in cl.RULE_TYPES
+        what = f"{target.kind} field" if known_kind else "field"
         known = ", ".join(sorted(verbs)) or "none"
         raise Untranslatable(
             f"operator {rule.op!r} is not supported for {what} {target.name!r} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from tests.cli.conftest import Project, segments_yaml
@@ -58,3 +59,23 @@ def test_import_needs_one_target(project: Project) -> None:
     result = project.run("import")
     assert result.exit_code == 1
     assert "exactly one --target" in result.stderr
+
+
+def test_drift_json_carries_the_plan_that_would_undo_it(project: Project) -> None:
+    project.write(NEWSLETTER)
+    assert project.run("apply", "--auto-approve").exit_code == 0
+    project.write(NEWSLETTER.replace("@gmail.com", "@edited.com"), name="ui.yaml")
+    assert project.run("apply", "--auto-approve", config="ui.yaml").exit_code == 0
+    result = project.run("drift", "--format", "json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["format_version"] == 1
+    assert [(c["action"], c["segment"]) for c in document["changes"]] == [
+        ("update_segment", "Gmail 2024")
+    ]
+    assert document["summary"]["update"] == 1 and document["summary"]["changed"] == 1
+    assert document["safety"]["limits"] == []
+    assert {item["segment"]: item["status"] for item in document["items"]} == {
+        "Gmail 2024": "changed",
+        "Openers": "in_sync",
+    }

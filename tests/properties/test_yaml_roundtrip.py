@@ -72,3 +72,19 @@ def test_segments_without_rules_are_named_but_not_imported() -> None:
     )
     assert "# Not imported, they have no rules: L/Everyone" in text
     assert "name: Everyone" not in text and "name: Kept" in text
+
+
+@pytest.mark.parametrize("value", ["? x", ".5e3", "- a", "a, b", "#tag", "yes", "null", "", " x"])
+def test_text_that_looks_like_yaml_syntax_survives(value: str) -> None:
+    segment = Segment.model_validate(
+        {"name": "S", "rules": [{"field": "email", "op": "equals", "value": value}]}
+    )
+    test_imported_yaml_loads_back_exactly.hypothesis.inner_test([segment])  # type: ignore[attr-defined]
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20))
+def test_any_text_value_survives_import(value: str) -> None:
+    segment = Segment.model_validate(
+        {"name": "S", "rules": [{"field": "email", "op": "equals", "value": value}]}
+    )
+    test_imported_yaml_loads_back_exactly.hypothesis.inner_test([segment])  # type: ignore[attr-defined]

@@ -347,7 +347,7 @@ def test_campaignmonitor_import_plans_to_nothing(
     ws.close()
     assert "native: {RuleType: CampaignClickedSpecific, Clause: abc www.example.com/x}" in text
     assert "native: {RuleType: Name, Clause: CONTAINS bob}" in text
-    assert "{field: Age, op: between, value: ['18', '65']}" in text
+    assert '{field: Age, op: between, value: ["18", "65"]}' in text
     session.write(text)
     assert session.plan().is_empty
 

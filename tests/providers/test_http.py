@@ -24,6 +24,7 @@ from reconciler import __version__
 from reconciler.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     ConflictError,
     NotFound,
     RateLimited,
@@ -87,7 +88,8 @@ def make_client(clock: FakeClock) -> Iterator[Callable[..., HttpClient]]:
             requests_per_second=requests_per_second,
         )
         kwargs.setdefault("rng", random.Random(7))
-        client = HttpClient(base_url=BASE, context=context, **kwargs)
+        kwargs.setdefault("base_url", BASE)
+        client = HttpClient(context=context, **kwargs)
         clients.append(client)
         return client
 
@@ -924,3 +926,29 @@ def test_rate_limit_holds_inside_map_concurrent(
     client = make_client(max_concurrency=8, requests_per_second=10)
     client.map_concurrent(lambda n: client.get_json(f"/s/{n}"), range(40))
     assert sorted(clock.sleeps) == pytest.approx([0.1 * n for n in range(1, 40)])
+
+
+def test_errors_a_provider_builds_from_the_body_are_redacted_too(
+    router: respx.MockRouter, make_client: Callable[..., HttpClient]
+) -> None:
+    def echo(response: httpx.Response) -> Verdict | None:
+        if response.status_code >= 400:
+            return Verdict(error=ConflictError(f"server said: {response.json()['Message']}"))
+        return None
+
+    router.post(f"{BASE}/segments").respond(400, json={"Message": f"bad key {API_KEY}"})
+    with pytest.raises(ConflictError) as caught:
+        make_client(classify=echo, secrets=(API_KEY,)).send_json("POST", "/segments", {})
+    assert API_KEY not in str(caught.value)
+    assert "server said: bad key" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://[::1:8080/api", "ftp://example.com", "example.com/api", "https://u:pw@:9"]
+)
+def test_a_malformed_base_url_is_a_clear_config_error(
+    base_url: str, make_client: Callable[..., HttpClient]
+) -> None:
+    with pytest.raises(ConfigError, match="base_url") as caught:
+        make_client(base_url=base_url)
+    assert "pw" not in str(caught.value)

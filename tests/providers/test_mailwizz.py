@@ -533,7 +533,7 @@ def test_mailwizz_import_plans_to_nothing(session: Session, fake: FakeMailWizz) 
     ws.close()
     assert "{field: first_name, op: not_empty}" in text
     assert "native: {field: EMAIL, operator: not-starts, value: admin@}" in text
-    assert f"native: {{field_id: '{foreign}', operator: contains, value: x}}" in text
+    assert f'native: {{field_id: "{foreign}", operator: contains, value: x}}' in text
     assert "{name: PLAN, type: select, options: [gold, free]}" in text
     assert "campaign_id: null" in text
     session.write(text)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.applying import apply_plan, check_safety
+from reconciler.applying import apply_plan, check_safety, unconverged
 from reconciler.errors import ApiError, PlatformOwned, UnsafePlanError
-from reconciler.model import FieldDef, LiveState, SourceRef
+from reconciler.model import FieldDef, LiveState, Rule, SourceRef
 from reconciler.plan import Action, Change, Plan, SafetyLimit, SafetyReport
 from reconciler.provider import Capabilities, Provider, Scope
-from tests.factories import make_rule, make_segment
+from tests.factories import make_live_segment, make_rule, make_segment
 
 
 class Recorder(Provider):
@@ -145,3 +145,65 @@ def test_apply_leaves_platform_owned_objects_alone() -> None:
         ("skipped", "left alone: a system segment")
     ]
     assert result.ok
+
+
+class _Canon:
+    capabilities = Capabilities(shape="tree", operators={})
+
+    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+        return match, rules
+
+
+def _live(fields: tuple[str, ...], *segments: tuple[str, str, str]) -> LiveState:
+    return LiveState.model_validate(
+        {
+            "lists": [
+                {
+                    "target": "t",
+                    "name": "L",
+                    "id": "1",
+                    "fields": [{"name": name} for name in fields],
+                    "segments": [
+                        {
+                            "id": sid,
+                            "name": name,
+                            "rules": [{"field": "email", "op": "equals", "value": v}],
+                        }
+                        for sid, name, v in segments
+                    ],
+                }
+            ]
+        }
+    )
+
+
+def test_unconverged_is_empty_when_every_change_reads_back() -> None:
+    changes = (
+        Change(action=Action.CREATE_FIELD, target="t", list="L", field=FieldDef(name="Plan")),
+        _segment("A"),
+    )
+    live = _live(("plan",), ("1", "A", "x"))
+    assert unconverged(Plan(changes=changes), live, {"t": _Canon()}) == []
+
+
+def test_unconverged_names_what_did_not_read_back() -> None:
+    delete = Change(
+        action=Action.DELETE_SEGMENT,
+        target="t",
+        list="L",
+        segment="Old",
+        before=make_live_segment("Old", make_rule("email", "equals", "x"), id="9"),
+    )
+    changes = (
+        Change(action=Action.CREATE_FIELD, target="t", list="L", field=FieldDef(name="Plan")),
+        _segment("A"),
+        _segment("B"),
+        delete,
+    )
+    live = _live((), ("1", "A", "other"), ("2", "B", "x"), ("3", "B", "x"), ("9", "Old", "x"))
+    assert unconverged(Plan(changes=changes), live, {"t": _Canon()}) == [
+        'field "Plan" is missing from list "L"',
+        'segment "A" does not read back as applied',
+        'list "L" has 2 segments named "B" after apply',
+        'segment "Old" is still in list "L"',
+    ]

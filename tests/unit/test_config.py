@@ -199,6 +199,12 @@ def test_load_config_wildcard_include_may_match_nothing_yet(write: Write) -> Non
     assert [item.name for item in load_config(root, {}).lists] == ["News"]
 
 
+def test_load_config_include_naming_a_directory_is_an_error(write: Write) -> None:
+    root = write(**{"reconciler.yaml": OK + "include: [lists]\n", "lists__a.yaml": "lists: []\n"})
+    with pytest.raises(ConfigError, match='include "lists" matches no file'):
+        load_config(root, {})
+
+
 def test_load_config_defaults_to_the_local_reference_target(write: Write) -> None:
     config = load_config(write(**{"reconciler.yaml": OK}), {})
     assert list(config.targets) == ["local"]

@@ -349,3 +349,11 @@ def test_plan_membership_cycles_still_plan_every_create_deterministically() -> N
     first = [a for a in actions(run(cfg, LiveState())) if a[0] == "create_segment"]
     assert sorted(first) == [("create_segment", "A"), ("create_segment", "B")]
     assert [a for a in actions(run(cfg, LiveState())) if a[0] == "create_segment"] == first
+
+
+def test_plan_fingerprint_ignores_segments_the_list_ignores() -> None:
+    cfg = config({"name": "N", "ignore": ["System *"], "segments": [seg("A", EMAIL)]})
+    one = run(cfg, live(("N", [("1", "A", [EMAIL]), ("2", "System x", [EMAIL])])))
+    other = run(cfg, live(("N", [("1", "A", [EMAIL]), ("2", "System x", [ACTIVE])])))
+    assert one.fingerprint == other.fingerprint
+    assert not any("System" in key for key in one.live_digests)

@@ -300,3 +300,14 @@ def test_locate_source_is_available_from_validation() -> None:
     assert segment.source is not None
     assert locate_source(segment.source) == "reconciler.yaml:5:9"
     assert locate_source(segment.source, ("rules", 0, "op")) == "reconciler.yaml:5:42"
+
+
+def test_validate_declared_name_hidden_by_its_own_ignore_pattern() -> None:
+    text = (
+        "version: 1\nlists:\n  - name: News\n    ignore: ['System *']\n    segments:\n"
+        "      - {name: System one, rules: [{field: email, op: empty}]}\n"
+    )
+    assert problems(text) == [
+        'reconciler.yaml:6:10: segment name "System one" matches the list\'s ignore pattern '
+        '"System *", so it could never be managed; rename it or narrow the pattern'
+    ]
