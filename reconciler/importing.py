@@ -13,8 +13,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from .model import Group, JSONValue, LiveList, LiveSegment, LiveState, Rule
-from .rules import rule_data
+from .model import FieldRule, Group, JSONValue, LiveList, LiveSegment, LiveState, Rule
+from .rules import rule_data, walk
 from .yamlio import plain_scalar
 
 __all__ = ["import_yaml"]
@@ -68,9 +68,18 @@ def _list_node(live: LiveList, default_target: str | None) -> CommentedMap:
     node = CommentedMap({"name": _safe(live.name)})
     if live.target != default_target:
         node["target"] = live.target
-    if live.fields:
+    used = {
+        rule.field.casefold()
+        for segment in live.segments
+        for _, rule in walk(segment.rules)
+        if isinstance(rule, FieldRule)
+    }
+    # Only the custom fields the imported rules use: a platform's other fields need no
+    # declaration (and some platforms have dozens).
+    declared = [f for f in live.fields if f.name.casefold() in used]
+    if declared:
         fields = CommentedSeq()
-        for field in live.fields:
+        for field in declared:
             item = CommentedMap({"name": _safe(field.name), "type": field.type})
             if field.options:
                 item["options"] = _safe(list(field.options))

@@ -88,3 +88,21 @@ def test_any_text_value_survives_import(value: str) -> None:
         {"name": "S", "rules": [{"field": "email", "op": "equals", "value": value}]}
     )
     test_imported_yaml_loads_back_exactly.hypothesis.inner_test([segment])  # type: ignore[attr-defined]
+
+
+def test_import_declares_only_the_fields_its_rules_use() -> None:
+    segment = LiveSegment.model_validate(
+        {"id": "1", "name": "S", "rules": [{"field": "plan", "op": "equals", "value": "pro"}]}
+    )
+    live = LiveList.model_validate(
+        {
+            "target": "local",
+            "name": "L",
+            "id": "1",
+            "fields": [{"name": "Plan", "type": "select"}, {"name": "Unused", "type": "text"}],
+            "segments": [segment.model_dump(by_alias=True)],
+        }
+    )
+    text = import_yaml(LiveState(lists=(live,)), "local")
+    assert "{name: Plan, type: select}" in text
+    assert "Unused" not in text
