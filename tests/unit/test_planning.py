@@ -357,3 +357,28 @@ def test_plan_fingerprint_ignores_segments_the_list_ignores() -> None:
     other = run(cfg, live(("N", [("1", "A", [EMAIL]), ("2", "System x", [ACTIVE])])))
     assert one.fingerprint == other.fingerprint
     assert not any("System" in key for key in one.live_digests)
+
+
+def test_plan_options_added_and_removed_inside_a_declared_key() -> None:
+    live_state = LiveState.model_validate(
+        {
+            "lists": [
+                {
+                    "target": "t",
+                    "name": "N",
+                    "id": "L",
+                    "segments": [
+                        {
+                            "id": "1",
+                            "name": "A",
+                            "rules": [EMAIL],
+                            "options": {"tags": {"a": 1, "b": 2}},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    cfg = config({"name": "N", "segments": [seg("A", EMAIL, options={"tags": {"a": 1, "c": 3}})]})
+    (change,) = run(cfg, live_state).changes
+    assert change.diff == ("+ options['tags']['c']: 3", "- options['tags']['b']: 2")
