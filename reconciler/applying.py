@@ -142,6 +142,6 @@ def unconverged(plan: Plan, live: LiveState, providers: Mapping[str, Canon]) -> 
                     f'list "{change.list}" has {len(found)} segments named "{change.after.name}"'
                     " after apply"
                 )
-            elif segment_diff(change.after, found[0], providers[change.target]):
+            elif segment_diff(change.after, found[0], providers[change.target], change.list):
                 problems.append(f'segment "{change.after.name}" does not read back as applied')
     return problems

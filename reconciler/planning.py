@@ -60,7 +60,7 @@ class Canon(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     def canonical_rules(
-        self, match: str, rules: tuple[Rule, ...]
+        self, match: str, rules: tuple[Rule, ...], list_name: str
     ) -> tuple[str, tuple[Rule, ...]]: ...
 
 
@@ -156,13 +156,13 @@ def _options_diff(before: Mapping[str, object], after: Mapping[str, object]) -> 
     return lines
 
 
-def segment_diff(declared: Segment, live: LiveSegment, canon: Canon) -> list[str]:
+def segment_diff(declared: Segment, live: LiveSegment, canon: Canon, list_name: str) -> list[str]:
     """Readable differences between a declared segment and its live counterpart."""
     lines: list[str] = []
     if declared.name != live.name:
         lines.append(f'~ name: "{live.name}" -> "{declared.name}"')
-    want_match, want = canon.canonical_rules(declared.match, declared.rules)
-    have_match, have = canon.canonical_rules(live.match, live.rules)
+    want_match, want = canon.canonical_rules(declared.match, declared.rules, list_name)
+    have_match, have = canon.canonical_rules(live.match, live.rules, list_name)
     if rules.segment_key(want_match, want) != rules.segment_key(have_match, have):
         lines.extend(rules.diff_lines(have_match, have, want_match, want))
     if declared.options:
@@ -175,14 +175,16 @@ def _cnf_groups(canonical: tuple[str, tuple[Rule, ...]]) -> set[rules.Key]:
     return {rules.key(rules.group_of("any", clause)) for clause in to_cnf(*canonical)}
 
 
-def _only_groups_appended(declared: Segment, live: LiveSegment, canon: Canon) -> bool:
+def _only_groups_appended(
+    declared: Segment, live: LiveSegment, canon: Canon, list_name: str
+) -> bool:
     """True when the rules differ only by whole AND-ed groups added (same name/options)."""
     if Action.ADD_RULE_GROUP not in canon.capabilities.changes or declared.name != live.name:
         return False
     if declared.options and _options_diff(live.options, declared.options):
         return False
-    have = _cnf_groups(canon.canonical_rules(live.match, live.rules))
-    want = _cnf_groups(canon.canonical_rules(declared.match, declared.rules))
+    have = _cnf_groups(canon.canonical_rules(live.match, live.rules, list_name))
+    want = _cnf_groups(canon.canonical_rules(declared.match, declared.rules, list_name))
     return bool(have) and have < want
 
 
@@ -199,10 +201,10 @@ def _segment_changes(
             source=segment.source,
         )
     for segment, live in matched.pairs:
-        lines = segment_diff(segment, live, canon)
+        lines = segment_diff(segment, live, canon, declared.name)
         if not lines:
             continue
-        grows = _only_groups_appended(segment, live, canon)
+        grows = _only_groups_appended(segment, live, canon, declared.name)
         yield Change(
             action=Action.ADD_RULE_GROUP if grows else Action.UPDATE_SEGMENT,
             target=target,
@@ -394,7 +396,7 @@ def detect_drift(config: Config, live: LiveState, providers: Mapping[str, Canon]
         canon = providers[target]
         base = {"target": target, "list": declared.name}
         for segment, live_segment in matched.pairs:
-            lines = segment_diff(segment, live_segment, canon)
+            lines = segment_diff(segment, live_segment, canon, declared.name)
             status = "changed" if lines else "in_sync"
             items.append(DriftItem(**base, segment=segment.name, status=status, diff=tuple(lines)))
         items.extend(DriftItem(**base, segment=s.name, status="missing") for s in matched.missing)

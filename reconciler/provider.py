@@ -153,8 +153,12 @@ class Provider(ABC):
         """
         return []
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         """The rules as the platform would store and return them, for comparison.
+
+        ``list_name`` is the list the segment belongs to (its custom fields may matter).
 
         Both the declared and the live rules go through this before the core compares their
         normal forms, so platform rewriting never shows as a perpetual diff. The default

@@ -149,10 +149,12 @@ class CampaignMonitorProvider(HttpProvider):
     def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
         return checks.offline_problems(segment)
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
-        # Custom fields are known per list, but this hook has no list: the fields of every
-        # list fetched so far are used (a Key with two DataTypes is treated as untyped).
-        fields = [f for info in self._lists.values() for f in info.fields]
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
+        # Custom fields are per list: the list's own fields, as last fetched.
+        info = self._lists.get(list_name)
+        fields = info.fields if info is not None else []
         return mapping.canonicalise(match, rules, mapping.FieldIndex(fields) if fields else None)
 
     def fetch(self, scope: Scope) -> LiveState:

@@ -131,7 +131,9 @@ class MailWizzProvider(HttpProvider):
     ) -> list[str]:
         return checks.offline_problems(segment)
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         return mapping.canonicalise(match, rules)
 
     def fetch(self, scope: Scope) -> LiveState:

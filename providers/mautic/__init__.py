@@ -150,7 +150,9 @@ class MauticProvider(HttpProvider):
     def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
         return checks.offline_problems(segment, field_types)
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         return mapping.canonicalise(match, rules, self._fields, self._segments())
 
     def fetch(self, scope: Scope) -> LiveState:

@@ -17,7 +17,9 @@ class Tree:
 
     capabilities = Capabilities(shape="tree", operators={})
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         return match, rules
 
 

@@ -150,7 +150,9 @@ def test_apply_leaves_platform_owned_objects_alone() -> None:
 class _Canon:
     capabilities = Capabilities(shape="tree", operators={})
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         return match, rules
 
 

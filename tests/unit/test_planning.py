@@ -27,7 +27,9 @@ class Canon:
             ),
         )
 
-    def canonical_rules(self, match: str, rules: tuple[Rule, ...]) -> tuple[str, tuple[Rule, ...]]:
+    def canonical_rules(
+        self, match: str, rules: tuple[Rule, ...], list_name: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         return match, rules
 
 
