@@ -192,7 +192,12 @@ def _merge_type_errors(items: list[tuple[Path, ErrorDetails]]) -> list[tuple[Pat
     """One error per place for a union's members: "must be text, an integer or a list"."""
     merged: list[tuple[Path, ErrorDetails]] = []
     by_path: dict[Path, list[str]] = {}
+    # A float member that says "not finite" explains the value; the other members' type
+    # mismatches would only repeat that it is a number.
+    finite = {path for path, error in items if error["type"] == "finite_number"}
     for path, error in items:
+        if error["type"] in _TYPE_NAMES and path in finite:
+            continue
         if error["type"] not in _TYPE_NAMES:
             merged.append((path, error))
             continue

@@ -254,5 +254,19 @@ MALFORMED: list[MalformedCase] = [
     ),
 ]
 
+MALFORMED.append(
+    (
+        "infinite-value",
+        {
+            "reconciler.yaml": HEAD
+            + LIST
+            + SEG
+            + "          - {field: email, op: equals, value: .inf}\n"
+        },
+        '"value" must be a finite number',
+        7,
+    )
+)
+
 ERROR_FILE = {"included-file-extra-key": "lists/a.yaml"}
 """Cases whose error is in a file other than the root."""
