@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +35,7 @@ __all__ = [
     "Shape",
     "SystemClock",
     "paused_gc",
+    "settings_as",
     "unique_names",
 ]
 
@@ -217,3 +218,13 @@ def unique_names(items: Iterable[tuple[str, str]], owner: str, kind: str = "list
         raise ConflictError(
             f"{owner} has several {kind} named {'; '.join(clashes)}; rename all but one"
         )
+
+
+_Settings = TypeVar("_Settings", bound=BaseModel)
+
+
+def settings_as(settings: BaseModel, model: type[_Settings]) -> _Settings:
+    """A target's settings as the provider's own model (validated again if given as another)."""
+    if isinstance(settings, model):
+        return settings
+    return model.model_validate(settings.model_dump())

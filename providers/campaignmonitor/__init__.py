@@ -30,7 +30,7 @@ from providers._http.provider import HttpProvider
 from reconciler.errors import ConflictError, NotFound, PlatformOwned, ProviderError
 from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
+from reconciler.provider import Capabilities, ProviderContext, Scope, settings_as, unique_names
 from reconciler.rules import segment_key
 
 from . import checks, mapping
@@ -135,8 +135,7 @@ class CampaignMonitorProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        if not isinstance(settings, CampaignMonitorSettings):
-            settings = CampaignMonitorSettings.model_validate(settings.model_dump())
+        settings = settings_as(settings, CampaignMonitorSettings)
         super().__init__(target, settings, context)
         self.config = settings
         self._lists: dict[str, _ListInfo] = {}

@@ -31,9 +31,17 @@ from pydantic import BaseModel
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
 from reconciler.errors import NotFound, ProviderError
-from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
+from reconciler.model import (
+    OPERATORS_BY_TYPE,
+    LiveField,
+    LiveList,
+    LiveSegment,
+    LiveState,
+    Rule,
+    Segment,
+)
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
+from reconciler.provider import Capabilities, ProviderContext, Scope, settings_as, unique_names
 
 from . import checks, mapping, wire
 from .answers import Classifier
@@ -54,19 +62,7 @@ CAPABILITIES = Capabilities(
     shape="flat",
     expands_in=True,  # one MailWizz condition per value of an in/not_in
     operators={
-        "text": frozenset(
-            (
-                "equals",
-                "not_equals",
-                "contains",
-                "not_contains",
-                "starts_with",
-                "ends_with",
-                "in",
-                "not_in",
-                *_EMPTINESS,
-            )
-        ),
+        "text": OPERATORS_BY_TYPE["text"],  # every canonical text operator maps to a slug
         "number": frozenset(("equals", "not_equals", "gt", "lt", "in", "not_in", *_EMPTINESS)),
         "date": frozenset(("equals", "not_equals", *_EMPTINESS)),
         "select": frozenset(("equals", "not_equals", "in", "not_in", *_EMPTINESS)),
@@ -111,8 +107,7 @@ class MailWizzProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        if not isinstance(settings, MailWizzSettings):
-            settings = MailWizzSettings.model_validate(settings.model_dump())
+        settings = settings_as(settings, MailWizzSettings)
         super().__init__(target, settings, context)
         self.config = settings
         self._lists: dict[str, _ListInfo] = {}

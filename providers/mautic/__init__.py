@@ -42,7 +42,7 @@ from reconciler.model import (
     Segment,
 )
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, ProviderContext, Scope, unique_names
+from reconciler.provider import Capabilities, ProviderContext, Scope, settings_as, unique_names
 
 from . import checks, mapping
 from . import operators as ops
@@ -135,8 +135,7 @@ class MauticProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        if not isinstance(settings, MauticSettings):
-            settings = MauticSettings.model_validate(settings.model_dump())
+        settings = settings_as(settings, MauticSettings)
         super().__init__(target, settings, context)
         self.config = settings
         self._categories: dict[str, Category] = {}

@@ -43,7 +43,14 @@ from reconciler.model import (
     Segment,
 )
 from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, Provider, ProviderContext, Scope, paused_gc
+from reconciler.provider import (
+    Capabilities,
+    Provider,
+    ProviderContext,
+    Scope,
+    paused_gc,
+    settings_as,
+)
 from reconciler.rules import segment_key
 
 from .store import FieldRow, ListRow, SegmentRow, Store, Tx
@@ -89,8 +96,7 @@ class ReferenceProvider(Provider):
     )
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        if not isinstance(settings, ReferenceSettings):
-            settings = ReferenceSettings.model_validate(settings.model_dump())
+        settings = settings_as(settings, ReferenceSettings)
         super().__init__(target, settings, context)
         self.location = _resolve(settings.path, context.base_dir)
         self._store: Store | None = None
