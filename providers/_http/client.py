@@ -26,6 +26,7 @@ from reconciler.provider import ProviderContext
 
 from .policy import RateLimiter, RetryPolicy, Verdict, retry_after
 from .redaction import RedactingFilter, credential_secrets, excerpt, redact_forms, secret_forms
+from .urls import base_url_problem
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "USER_AGENT", "HttpClient"]
 
@@ -66,13 +67,9 @@ class HttpClient:
         classify: Callable[[httpx.Response], Verdict | None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        try:
-            parsed = httpx.URL(base_url)
-        except httpx.InvalidURL as exc:
-            # The reason only (the URL itself may carry credentials): "Invalid port: ..."
-            raise ConfigError(f"base_url is not a valid URL ({str(exc).split(':')[0]})") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError("base_url must be an http:// or https:// URL with a host")
+        problem = base_url_problem(base_url)
+        if problem is not None:  # settings check this first; a provider may build its own
+            raise ConfigError(problem)
         self.context = context
         self.retry = retry
         self.concurrency = context.max_concurrency or DEFAULT_CONCURRENCY

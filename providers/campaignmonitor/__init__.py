@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_v
 
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
+from providers._http.urls import BaseUrl
 from reconciler.errors import ConflictError, NotFound, PlatformOwned, ProviderError
 from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action, Change
@@ -107,7 +108,7 @@ class CampaignMonitorSettings(BaseModel):
     api_key: SecretStr | None = None
     access_token: SecretStr | None = None
     client_id: StrictStr = Field(min_length=1)
-    base_url: StrictStr = Field(default=DEFAULT_BASE_URL, min_length=1)
+    base_url: BaseUrl = DEFAULT_BASE_URL
 
     @model_validator(mode="after")
     def _one_credential(self) -> CampaignMonitorSettings:

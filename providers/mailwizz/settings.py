@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, StrictStr, field_validator
 
+from providers._http.urls import BaseUrl
+
 __all__ = ["DEFAULT_MAX_CONDITIONS", "Company", "MailWizzSettings"]
 
 DEFAULT_MAX_CONDITIONS = 3
@@ -36,7 +38,7 @@ class MailWizzSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_url: StrictStr = Field(min_length=1)
+    base_url: BaseUrl
     api_key: SecretStr
     max_segment_conditions: StrictInt = Field(default=DEFAULT_MAX_CONDITIONS, ge=1)
     from_name: StrictStr | None = Field(default=None, min_length=1)
@@ -44,14 +46,6 @@ class MailWizzSettings(BaseModel):
     reply_to: StrictStr | None = Field(default=None, min_length=3)
     subject: StrictStr | None = None
     company: Company | None = None
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must be the install's API URL, e.g. https://host/api")
-        return value
 
     @field_validator("api_key")
     @classmethod

@@ -24,11 +24,12 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, StrictStr, model_validator
 
 from providers._http import HttpClient
 from providers._http.oauth import ClientCredentialsAuth
 from providers._http.provider import HttpProvider
+from providers._http.urls import BaseUrl
 from reconciler.errors import ApiError, ConflictError, NotFound, ProviderError
 from reconciler.model import (
     FieldDef,
@@ -100,7 +101,7 @@ class MauticSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_url: StrictStr = Field(min_length=1)
+    base_url: BaseUrl
     username: StrictStr | None = None
     password: SecretStr | None = None
     client_id: StrictStr | None = None
@@ -114,8 +115,6 @@ class MauticSettings(BaseModel):
         partial = [pair for pair in (basic, oauth) if any(v is not None for v in pair)]
         if len(complete) != 1 or len(partial) != 1:
             raise ValueError("give either username and password, or client_id and client_secret")
-        if not re.match(r"https?://", self.base_url):
-            raise ValueError("base_url must start with http:// or https://")
         if self.base_url.rstrip("/").endswith("/api"):
             raise ValueError("base_url is the instance root; the adapter adds /api itself")
         return self

@@ -20,6 +20,7 @@ import pytest
 import respx
 
 from providers._http import USER_AGENT, HttpClient, RetryPolicy, Verdict, redact
+from providers._http.urls import check_base_url
 from reconciler import __version__
 from reconciler.errors import (
     ApiError,
@@ -952,3 +953,19 @@ def test_a_malformed_base_url_is_a_clear_config_error(
     with pytest.raises(ConfigError, match="base_url") as caught:
         make_client(base_url=base_url)
     assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (" https://host/api/ ", "https://host/api"),
+        ("http://[::1:80/x", "base_url is not a valid URL (Invalid port)"),
+        ("ftp://u:pw@host/api", "base_url must be an http:// or https:// URL with a host"),
+    ],
+)
+def test_base_url_setting_is_checked_without_quoting_it(value: str, expected: str) -> None:
+    try:
+        assert check_base_url(value) == expected
+    except ValueError as exc:
+        assert str(exc) == expected
+        assert "pw" not in str(exc)
