@@ -364,10 +364,21 @@ class Config(_Model):
 
 
 class LiveField(_Model):
+    """A custom field as the platform holds it, typed in the canonical field types."""
+
     name: str
     type: FieldType = "text"
     options: tuple[str, ...] = ()
     id: str | None = None
+    native_type: str | None = None
+    """The platform's own type name (e.g. ``datetime``, ``Country``), for messages."""
+    aliases: tuple[str, ...] = ()
+    """Other names the platform resolves to this field (e.g. a Mautic field's label)."""
+
+    def answers_to(self, name: str) -> bool:
+        """Whether a declaration naming ``name`` means this field (case-insensitive)."""
+        folded = name.casefold()
+        return folded == self.name.casefold() or any(folded == a.casefold() for a in self.aliases)
 
 
 class LiveSegment(_Model):
@@ -392,6 +403,9 @@ class LiveState(_Model):
     """What one or more targets hold, for the lists in scope."""
 
     lists: tuple[LiveList, ...] = ()
+    account_fields: dict[str, tuple[LiveField, ...]] = Field(default_factory=dict)
+    """Per target whose fields belong to the whole account (``field_scope: account``): all
+    of them, also when no list of that target exists yet."""
 
     def find(self, target: str, name: str) -> LiveList | None:
         for live in self.lists:

@@ -8,7 +8,7 @@ live segments answering to one declared name are a conflict, never a silent pick
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Protocol
@@ -17,6 +17,7 @@ from . import rules
 from .errors import ConflictError
 from .model import (
     Config,
+    LiveField,
     LiveList,
     LiveSegment,
     LiveState,
@@ -91,15 +92,24 @@ def _visible(live: LiveList | None, declared: MailingList) -> list[LiveSegment]:
     return [s for s in live.segments if not any(fnmatchcase(s.name, p) for p in patterns)]
 
 
-def _match_list(declared: MailingList, live_segments: Sequence[LiveSegment]) -> _Match:
+def _name_key(capabilities: Capabilities) -> Callable[[str], str]:
+    """How the platform compares segment names: exactly, or ignoring case."""
+    return str.casefold if capabilities.names_case_insensitive else str
+
+
+def _match_list(
+    declared: MailingList, live_segments: Sequence[LiveSegment], capabilities: Capabilities
+) -> _Match:
+    norm = _name_key(capabilities)
     by_name: dict[str, list[LiveSegment]] = {}
     for live in live_segments:
-        by_name.setdefault(live.name, []).append(live)
+        by_name.setdefault(norm(live.name), []).append(live)
     conflicts = [
-        f'list "{declared.name}" has {len(found)} live segments named "{name}" '
+        f'list "{declared.name}" has {len(found)} live segments named '
+        f"{_quoted_names(found)} "
         f"(ids {', '.join(s.id for s in found)}); rename or delete all but one"
         for name, found in by_name.items()
-        if len(found) > 1 and not _ignored_duplicate(declared, name)
+        if len(found) > 1 and not _ignored_duplicate(declared, name, norm)
     ]
     if conflicts:
         raise ConflictError("; ".join(conflicts))
@@ -107,14 +117,14 @@ def _match_list(declared: MailingList, live_segments: Sequence[LiveSegment]) -> 
     result = _Match()
     waiting: list[Segment] = []
     for segment in declared.segments:
-        found = by_name.get(segment.name)
-        if found:
+        found = by_name.get(norm(segment.name))
+        if found and found[0].id not in claimed:
             result.pairs.append((segment, found[0]))
             claimed.add(found[0].id)
         else:
             waiting.append(segment)
     for segment in waiting:
-        old = [by_name[n][0] for n in segment.renamed_from if n in by_name]
+        old = [by_name[norm(n)][0] for n in segment.renamed_from if norm(n) in by_name]
         old = [s for s in old if s.id not in claimed]
         if len(old) > 1:
             raise ConflictError(
@@ -131,9 +141,17 @@ def _match_list(declared: MailingList, live_segments: Sequence[LiveSegment]) -> 
     return result
 
 
-def _ignored_duplicate(declared: MailingList, name: str) -> bool:
+def _quoted_names(found: Sequence[LiveSegment]) -> str:
+    """``"A"``, or ``"A" / "a"`` where names differ only in case."""
+    return " / ".join(f'"{name}"' for name in sorted({s.name for s in found}))
+
+
+def _ignored_duplicate(declared: MailingList, name: str, norm: Callable[[str], str]) -> bool:
     """Duplicates the list does not manage are not our conflict (only unmanaged ones)."""
-    return all(name != s.name and name not in s.renamed_from for s in declared.segments)
+    return all(
+        name != norm(s.name) and name not in {norm(old) for old in s.renamed_from}
+        for s in declared.segments
+    )
 
 
 def _options_diff(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
@@ -217,23 +235,52 @@ def _segment_changes(
         )
 
 
-def _list_changes(
-    target: str, declared: MailingList, live: LiveList | None, matched: _Match, canon: Canon
+def _live_fields(target: str, live_list: LiveList | None, live: LiveState) -> list[LiveField]:
+    """The custom fields a declaration in this list can mean: the list's own, and the
+    account's where fields belong to the whole account."""
+    fields = list(live_list.fields) if live_list is not None else []
+    return fields + list(live.account_fields.get(target, ()))
+
+
+def _field_changes(
+    target: str,
+    declared: MailingList,
+    have: Sequence[LiveField],
+    canon: Canon,
+    created: set[tuple[str, str, str]],
 ) -> Iterator[Change]:
-    if live is None:
+    """One create per declared field that no live field answers to. For account-wide
+    fields, a field several lists declare is created once (``created`` remembers it)."""
+    account = canon.capabilities.field_scope == "account"
+    for field_def in declared.fields:
+        if any(f.answers_to(field_def.name) for f in have):
+            continue
+        scope_key = (target, "" if account else declared.name, field_def.name.casefold())
+        if scope_key in created:
+            continue
+        created.add(scope_key)
+        yield Change(
+            action=Action.CREATE_FIELD,
+            target=target,
+            list=declared.name,
+            field=field_def,
+            source=declared.source,
+        )
+
+
+def _list_changes(
+    target: str,
+    declared: MailingList,
+    live_list: LiveList | None,
+    matched: _Match,
+    canon: Canon,
+    fields: tuple[Sequence[LiveField], set[tuple[str, str, str]]],
+) -> Iterator[Change]:
+    if live_list is None:
         yield Change(
             action=Action.CREATE_LIST, target=target, list=declared.name, source=declared.source
         )
-    have = {f.name.casefold() for f in live.fields} if live else set()
-    for field_def in declared.fields:
-        if field_def.name.casefold() not in have:
-            yield Change(
-                action=Action.CREATE_FIELD,
-                target=target,
-                list=declared.name,
-                field=field_def,
-                source=declared.source,
-            )
+    yield from _field_changes(target, declared, fields[0], canon, fields[1])
     yield from _segment_changes(target, declared, matched, canon)
     if declared.prune:
         for segment in matched.leftover:
@@ -307,13 +354,18 @@ def plan(
     unmanaged: list[Unmanaged] = []
     limits: list[SafetyLimit] = []
     scope: dict[str, list[str]] = {}
+    created: set[tuple[str, str, str]] = set()
     for declared in config.lists:
         target = _target_of(declared, config)
+        canon = providers[target]
         scope.setdefault(target, []).append(declared.name)
         live_list = live.find(target, declared.name)
         visible = _visible(live_list, declared)
-        matched = _match_list(declared, visible)
-        list_changes = list(_list_changes(target, declared, live_list, matched, providers[target]))
+        matched = _match_list(declared, visible, canon.capabilities)
+        have = _live_fields(target, live_list, live)
+        list_changes = list(
+            _list_changes(target, declared, live_list, matched, canon, (have, created))
+        )
         changes.extend(list_changes)
         if not declared.prune:
             unmanaged.extend(
@@ -392,8 +444,8 @@ def detect_drift(config: Config, live: LiveState, providers: Mapping[str, Canon]
     for declared in config.lists:
         target = _target_of(declared, config)
         live_list = live.find(target, declared.name)
-        matched = _match_list(declared, _visible(live_list, declared))
         canon = providers[target]
+        matched = _match_list(declared, _visible(live_list, declared), canon.capabilities)
         base = {"target": target, "list": declared.name}
         for segment, live_segment in matched.pairs:
             lines = segment_diff(segment, live_segment, canon, declared.name)

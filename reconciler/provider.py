@@ -18,17 +18,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from .errors import ConflictError
-from .model import LiveState, Rule, Segment
-from .plan import Action, Change
+from .model import STANDARD_FIELDS, LiveState, Rule, Segment
+from .plan import Action, Change, Plan
 
 __all__ = [
     "Capabilities",
     "Clock",
+    "Problem",
     "Provider",
     "ProviderContext",
     "Scope",
@@ -48,6 +49,13 @@ Shape = Literal["tree", "cnf", "dnf", "flat", "two_level"]
 - ``flat``: one list of conditions combined by all or any (MailWizz).
 - ``two_level``: groups joined by one connector, the other connector inside (Oempro).
 """
+
+
+class Problem(NamedTuple):
+    """Why something declared cannot be done, at ``path`` inside the declaring mapping."""
+
+    path: tuple[str | int, ...]
+    message: str
 
 
 class Capabilities(BaseModel):
@@ -76,6 +84,28 @@ class Capabilities(BaseModel):
     field_types: frozenset[str] = frozenset({"text", "number", "date", "select"})
     """Custom field types its platform has: a declared field of another type is refused by
     ``validate``. Whether missing fields can be created is ``create_field`` in ``changes``."""
+    standard_operators: dict[str, frozenset[str]] = {}
+    """Operators per standard field (``email``, ``name``, ...) where the platform allows
+    other operators than ``operators`` gives that field's type; an empty set means rules
+    cannot test that field at all. Fields not named here follow ``operators``."""
+    field_scope: Literal["list", "account"] = "list"
+    """Where custom fields live: ``list`` (each list has its own) or ``account`` (one set
+    shared by every list of the target, as Mautic's contact fields are)."""
+    stores_as: dict[str, str] = {}
+    """Declared field type -> the live field type the platform keeps it as, where they
+    differ (MailWizz keeps numbers and dates in text fields); otherwise the same type."""
+    names_case_insensitive: bool = False
+    """Whether the platform treats segment names differing only in case as one name (it
+    refuses a second one): then ``Alpha`` renamed ``alpha`` is matched and updated."""
+
+    def operators_for(self, field: str, field_type: str | None) -> frozenset[str]:
+        """The operators a rule on ``field`` may use: a custom field of ``field_type``, or
+        (``field_type`` None) the standard field of that name."""
+        folded = field.casefold()
+        if field_type is None and folded in self.standard_operators:
+            return self.standard_operators[folded]
+        kind = STANDARD_FIELDS.get(folded) if field_type is None else field_type
+        return self.operators.get(kind or "", frozenset())
 
 
 @dataclass(frozen=True)
@@ -128,6 +158,8 @@ class Provider(ABC):
     """Base class of every provider; the class itself is the registered factory."""
 
     key: ClassVar[str]
+    platform: ClassVar[str] = ""
+    """The platform's name for messages (``Campaign Monitor``); empty: the provider key."""
     capabilities: ClassVar[Capabilities]
     settings_model: ClassVar[type[BaseModel]]
     """Validates the provider-specific keys of a target (extra keys forbidden)."""
@@ -136,6 +168,10 @@ class Provider(ABC):
         self.target = target
         self.settings = settings
         self.context = context
+
+    @property
+    def platform_name(self) -> str:
+        return self.platform or f'provider "{self.key}"'
 
     @classmethod
     def capabilities_for(cls, settings: BaseModel) -> Capabilities:
@@ -166,6 +202,22 @@ class Provider(ABC):
         is the identity: the core's normal form already ignores order and nesting.
         """
         return match, rules
+
+    def check_change(self, change: Change, planned: Plan) -> list[Problem]:
+        """Why ``change`` could not be executed against the live state last fetched, before
+        anything is written (``plan`` refuses the whole plan with these, located in the YAML).
+
+        ``planned`` is the whole plan, so a provider can count on what earlier changes
+        create (a list, a field, a segment a membership rule names). The default finds no
+        problem; a provider whose ``apply`` translates rules against live data (field types,
+        ids) translates them here the same way, without sending anything.
+        """
+        return []
+
+    def import_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options ``import`` writes for a live segment: those a person would declare
+        (values equal to the platform's defaults left out). The default keeps them all."""
+        return dict(options)
 
     @abstractmethod
     def fetch(self, scope: Scope) -> LiveState:

@@ -35,7 +35,7 @@ from .model import (
     Segment,
 )
 from .plan import ACTION_ORDER
-from .provider import Capabilities
+from .provider import Capabilities, Problem
 from .rules import Key, group_of, in_as_equals, key, map_leaves, normalise, walk
 
 __all__ = [
@@ -248,14 +248,6 @@ def count_conditions(shape: str, match: str, rules: Sequence[Rule]) -> int:
 # --- capability checks -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Why a segment cannot be stored, at a path relative to the segment's YAML mapping."""
-
-    path: tuple[str | int, ...]
-    message: str
-
-
 def check_segment(
     segment: Segment, capabilities: Capabilities, field_types: Mapping[str, str]
 ) -> list[Problem]:
@@ -289,13 +281,26 @@ def _field_problems(
     path: Path, rule: FieldRule, capabilities: Capabilities, field_types: Mapping[str, str]
 ) -> list[Problem]:
     name = rule.field.casefold()
-    field_type = field_types.get(name, STANDARD_FIELDS.get(name))
-    if field_type is None or rule.op in capabilities.operators.get(field_type, frozenset()):
+    custom = name in field_types
+    field_type = field_types[name] if custom else STANDARD_FIELDS.get(name)
+    if field_type is None:
+        return []  # an undeclared field: validation reports it
+    allowed = capabilities.operators_for(name, field_type if custom else None)
+    if rule.op in allowed:
         return []
-    message = (
-        f"operator {rule.op!r} is not supported for {field_type} field {rule.field!r}"
-        " by this provider"
-    )
+    if not custom and name in capabilities.standard_operators:
+        known = ", ".join(sorted(allowed))
+        message = (
+            f"operator {rule.op!r} is not supported for the standard field {rule.field!r} "
+            f"by this provider (supported: {known})"
+            if known
+            else f"rules cannot test the standard field {rule.field!r} on this provider"
+        )
+    else:
+        message = (
+            f"operator {rule.op!r} is not supported for {field_type} field {rule.field!r}"
+            " by this provider"
+        )
     return [Problem((*path, "op"), message)]
 
 
@@ -374,6 +379,11 @@ def describe_capabilities(capabilities: Capabilities) -> dict[str, JSONValue]:
         "conversion_limit": MAX_TERMS if c.shape in ("cnf", "dnf") else None,
         "max_conditions": c.max_conditions,
         "operators": {ftype: sorted(ops) for ftype, ops in sorted(c.operators.items())},
+        "standard_operators": {
+            name: sorted(ops) for name, ops in sorted(c.standard_operators.items())
+        },
+        "field_scope": c.field_scope,
+        "names_case_insensitive": c.names_case_insensitive,
         "events": sorted(c.events),
         "within": c.within,
         "membership": sorted(c.membership),

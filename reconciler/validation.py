@@ -9,7 +9,7 @@ sources :func:`reconciler.config.load_config` attached.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ValidationError
@@ -22,7 +22,7 @@ from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, SourceRef
 from .provider import Capabilities, Provider
 from .rules import walk
 
-__all__ = ["locate_source", "validate_config"]
+__all__ = ["error_at", "locate_source", "validate_config"]
 
 YamlPath = tuple[str | int, ...]
 Providers = Mapping[str, type[Provider]]
@@ -32,13 +32,16 @@ Targets = Mapping[str, tuple[type[Provider], Capabilities]]
 _OPTION_TYPES = frozenset({"select", "multiselect"})
 
 
-def _error(source: SourceRef | None, extra: YamlPath, message: str) -> ConfigError:
+def error_at(source: SourceRef | None, extra: YamlPath, message: str) -> ConfigError:
     """A ConfigError at ``extra`` inside ``source`` (unlocated when there is no source)."""
     if source is None:
         return ConfigError(message)
     where = locate_source(source, extra)
     file, line, column = where.rsplit(":", 2)
     return ConfigError(message, file=file, line=int(line), column=int(column))
+
+
+_error = error_at
 
 
 def validate_config(config: Config, registry: Mapping[str, type[Provider]]) -> None:
@@ -112,12 +115,13 @@ def _first(source: SourceRef | None) -> str:
 
 
 def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigError]:
+    provider = providers.get(mailing_list.target or "")
     errors = _check_fields(mailing_list)
-    errors += _check_segment_names(mailing_list)
+    folds = provider is not None and provider[1].names_case_insensitive
+    errors += _check_segment_names(mailing_list, str.casefold if folds else str)
     errors += _check_ignored_names(mailing_list)
     field_types = {field.name.casefold(): field.type for field in mailing_list.fields}
     errors += _check_rule_fields(mailing_list, field_types)
-    provider = providers.get(mailing_list.target or "")
     if provider is not None:
         errors += _check_field_types(mailing_list, provider)
         for segment_index in range(len(mailing_list.segments)):
@@ -164,25 +168,31 @@ def _check_field_types(
     ]
 
 
-def _check_segment_names(mailing_list: MailingList) -> list[ConfigError]:
+def _check_segment_names(
+    mailing_list: MailingList, norm: Callable[[str], str] = str
+) -> list[ConfigError]:
+    """Unique names, under the platform's comparison (``norm``: exact, or casefold)."""
     errors = []
-    names = {segment.name for segment in mailing_list.segments}
-    first: dict[str, SourceRef | None] = {}
+    names = {norm(segment.name) for segment in mailing_list.segments}
+    first: dict[str, tuple[str, SourceRef | None]] = {}
     claimed: dict[str, str] = {}
     for segment in mailing_list.segments:
-        if segment.name in first:
-            message = f'duplicate segment "{segment.name}" in list "{mailing_list.name}"'
-            errors.append(_error(segment.source, ("name",), message + _first(first[segment.name])))
-        first.setdefault(segment.name, segment.source)
+        name = norm(segment.name)
+        if name in first:
+            other, source = first[name]
+            same = "" if other == segment.name else f' (same as "{other}" ignoring case)'
+            message = f'duplicate segment "{segment.name}" in list "{mailing_list.name}"{same}'
+            errors.append(_error(segment.source, ("name",), message + _first(source)))
+        first.setdefault(name, (segment.name, segment.source))
         for index, old in enumerate(segment.renamed_from):
             message = ""
-            if old in names:
+            if norm(old) in names and norm(old) != name:
                 message = f'renamed_from "{old}" names a segment that is still declared'
-            elif old in claimed:
-                message = f'"{old}" is already renamed to segment "{claimed[old]}"'
+            elif norm(old) in claimed:
+                message = f'"{old}" is already renamed to segment "{claimed[norm(old)]}"'
             if message:
                 errors.append(_error(segment.source, ("renamed_from", index), message))
-            claimed.setdefault(old, segment.name)
+            claimed.setdefault(norm(old), segment.name)
     return errors
 
 

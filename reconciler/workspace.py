@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .applying import apply_plan, check_safety, unconverged
-from .config import load_config, locate_source
-from .errors import ConfigError, ConvergenceError, StalePlanError
+from .config import load_config, locate_source, sorted_errors
+from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
+from .feasibility import plan_problems
 from .model import Config, LiveList, LiveState
 from .plan import ApplyResult, DriftReport, Plan
 from .planning import (
@@ -127,9 +128,15 @@ class Workspace:
         return {target: self.provider(target) for target in targets}
 
     def plan(self, policy: SafetyPolicy | None = None) -> Plan:
+        """The plan, refused (``ConfigErrors``, located in the YAML) if any change in it
+        could not be applied as planned: a green plan is one apply can carry out."""
         live = self.fetch()
         providers = self._providers_for(list(self.scope))
-        return plan(self.config, live, providers, policy or SafetyPolicy())
+        current = plan(self.config, live, providers, policy or SafetyPolicy())
+        ConfigErrors.raise_if_any(
+            sorted_errors(plan_problems(self.config, live, current, providers))
+        )
+        return current
 
     def drift(self) -> DriftReport:
         """Drift item by item, with the plan that would undo it (one read of the live state)."""

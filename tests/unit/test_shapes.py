@@ -491,6 +491,27 @@ def test_problem_is_frozen() -> None:
         problem.message = "y"  # type: ignore[misc]
 
 
+def test_check_segment_standard_operators_narrow_a_standard_field() -> None:
+    capabilities = caps().model_copy(
+        update={"standard_operators": {"email": frozenset({"contains"}), "status": frozenset()}}
+    )
+    assert (
+        check_segment(segment({"field": "email", "op": "contains", "value": "x"}), capabilities, {})
+        == []
+    )
+    (problem,) = check_segment(
+        segment({"field": "Email", "op": "equals", "value": "x"}), capabilities, {}
+    )
+    assert problem.message == (
+        "operator 'equals' is not supported for the standard field 'Email' by this provider "
+        "(supported: contains)"
+    )
+    (problem,) = check_segment(
+        segment({"field": "status", "op": "equals", "value": "active"}), capabilities, {}
+    )
+    assert problem.message == "rules cannot test the standard field 'status' on this provider"
+
+
 # --- describe_capabilities ---------------------------------------------------------------
 
 
@@ -516,6 +537,9 @@ def test_describe_capabilities() -> None:
             if action in {Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT, Action.DELETE_SEGMENT}
         ],
         "field_types": ["date", "number", "select", "text"],
+        "standard_operators": {},
+        "field_scope": "list",
+        "names_case_insensitive": False,
     }
 
 
