@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from . import __version__
 from .cli_state import State, common_options, write_atomic
 from .errors import ConfigError, ReconcilerError
-from .importing import import_yaml
 from .model import Config
 from .plan import Plan
 from .planning import SafetyPolicy
@@ -282,9 +281,10 @@ def import_(output: Path | None) -> int:
     if len(state.targets) != 1:
         raise click.UsageError("import needs exactly one --target NAME")
     with state.workspace(narrow=False) as ws:
-        live = ws.import_state(state.targets[0], state.lists)
-        text = import_yaml(live, ws.config.defaults.target)
-    _emit(text, output)
+        imported = ws.import_document(state.targets[0], state.lists)
+    for note in imported.notes:
+        click.echo(f"Note: {note}", err=True)
+    _emit(imported.text, output)
     return EXIT_OK
 
 

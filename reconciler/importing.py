@@ -8,19 +8,37 @@ as people write them; ruamel.yaml does the writing, since the file is for people
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from .model import FieldRule, Group, JSONValue, LiveList, LiveSegment, LiveState, Rule
+from .model import (
+    STANDARD_FIELDS,
+    FieldDef,
+    FieldRule,
+    Group,
+    JSONValue,
+    LiveField,
+    LiveList,
+    LiveSegment,
+    LiveState,
+    MailingList,
+    Rule,
+    Segment,
+)
+from .provider import Provider
 from .rules import rule_data, walk
+from .validation import segment_problems
 from .yamlio import plain_scalar
 
-__all__ = ["import_yaml"]
+__all__ = ["Imported", "import_document", "import_yaml"]
 
 
-_QUOTE = ("\x85", "\u2028", "\u2029", ":", "#", ",", "[", "]", "{", "}", "\n", "\t")
+_QUOTE = ("\x85", "\u2028", "\u2029", ":", "#", ",", "[", "]", "{", "}", "\n", "\t", "?")
 _INDICATORS = frozenset("?-:,[]{}#&*!|>'\"%@` ")
 
 
@@ -54,66 +72,189 @@ def _rule_node(rule: Rule) -> JSONValue:
     return node
 
 
-def _segment_node(segment: LiveSegment) -> CommentedMap:
+def _segment_node(segment: LiveSegment, provider: Provider | None) -> CommentedMap:
     node = CommentedMap({"name": _safe(segment.name)})
     if segment.match != "all":
         node["match"] = segment.match
     node["rules"] = CommentedSeq(_rule_node(rule) for rule in segment.rules)
-    if segment.options:
-        node["options"] = CommentedMap(_safe(segment.options))
+    options = _options(segment, provider)
+    if options:
+        node["options"] = CommentedMap(_safe(options))
     return node
 
 
-def _list_node(live: LiveList, default_target: str | None) -> CommentedMap:
-    node = CommentedMap({"name": _safe(live.name)})
-    if live.target != default_target:
-        node["target"] = live.target
+@dataclass
+class Imported:
+    """The YAML ``import`` writes, and what it left out of it (for stderr)."""
+
+    text: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Kept:
+    """One live list's segments split into those written and those left out, with why."""
+
+    segments: list[LiveSegment] = field(default_factory=list)
+    left_out: list[tuple[LiveSegment, str]] = field(default_factory=list)
+
+
+def _split_duplicates(live: LiveList, provider: Provider | None) -> _Kept:
+    """The first live segment of each name is kept; the others (and empty ones) are not."""
+    folds = provider is not None and provider.capabilities.names_case_insensitive
+    norm = str.casefold if folds else str
+    first: dict[str, LiveSegment] = {}
+    kept = _Kept()
+    for segment in live.segments:
+        name = norm(segment.name)
+        if not segment.rules:
+            # A declared segment needs at least one rule (an empty one can match a list).
+            kept.left_out.append((segment, "it has no rules"))
+        elif name in first:
+            reason = (
+                f'another live segment (id {first[name].id}) has the name "{first[name].name}"; '
+                "plan reports them as a conflict until one is renamed in the platform"
+            )
+            kept.left_out.append((segment, reason))
+        else:
+            first[name] = segment
+            kept.segments.append(segment)
+    return kept
+
+
+def _declared_fields(live: LiveList, segments: Sequence[LiveSegment]) -> list[LiveField]:
+    """Only the custom fields the imported rules use: a platform's other fields need no
+    declaration (and some platforms have dozens). A custom field named like a standard
+    field cannot be declared: its provider reads its rules as ``native:``."""
     used = {
         rule.field.casefold()
-        for segment in live.segments
+        for segment in segments
         for _, rule in walk(segment.rules)
         if isinstance(rule, FieldRule)
     }
-    # Only the custom fields the imported rules use: a platform's other fields need no
-    # declaration (and some platforms have dozens).
-    declared = [f for f in live.fields if f.name.casefold() in used]
+    return [
+        f
+        for f in live.fields
+        if f.name.casefold() in used and f.name.casefold() not in STANDARD_FIELDS
+    ]
+
+
+def _options(segment: LiveSegment, provider: Provider | None) -> dict[str, JSONValue]:
+    return provider.import_options(segment.options) if provider else dict(segment.options)
+
+
+def _vet(live: LiveList, kept: _Kept, provider: Provider | None) -> None:
+    """Move every segment ``validate`` would refuse on this target to ``left_out``."""
+    if provider is None:
+        return
+    capabilities = provider.capabilities_for(provider.settings)
+    fields = tuple(
+        FieldDef.model_construct(name=f.name, type=f.type, options=f.options)
+        for f in _declared_fields(live, kept.segments)
+    )
+    segments: list[Segment | None] = []
+    for segment in kept.segments:
+        try:
+            segments.append(
+                Segment(
+                    name=segment.name,
+                    match=segment.match,
+                    rules=segment.rules,
+                    options=_options(segment, provider),
+                )
+            )
+        except ValidationError as exc:
+            segments.append(None)
+            kept.left_out.append((segment, exc.errors()[0]["msg"]))
+    valid = [s for s in segments if s is not None]
+    candidate = MailingList.model_construct(name=live.name, fields=fields, segments=tuple(valid))
+    problems = segment_problems(candidate, type(provider), capabilities)
+    refused = {valid[i].name for i in problems}
+    for index, reasons in problems.items():
+        original = next(s for s in kept.segments if s.name == valid[index].name)
+        kept.left_out.append((original, "; ".join(reasons)))
+    kept.segments = [
+        s
+        for s, model in zip(kept.segments, segments, strict=True)
+        if model is not None and s.name not in refused
+    ]
+
+
+def _commented(segment: LiveSegment, provider: Provider | None) -> str:
+    """The segment as YAML, to show in a comment."""
+    out = io.StringIO()
+    _yaml().dump([_segment_node(segment, provider)], out)
+    return out.getvalue()
+
+
+def _list_node(
+    live: LiveList, default_target: str | None, provider: Provider | None, notes: list[str]
+) -> CommentedMap:
+    node = CommentedMap({"name": _safe(live.name)})
+    if live.target != default_target:
+        node["target"] = live.target
+    kept = _split_duplicates(live, provider)
+    _vet(live, kept, provider)
+    declared = _declared_fields(live, kept.segments)
     if declared:
         fields = CommentedSeq()
-        for field in declared:
-            item = CommentedMap({"name": _safe(field.name), "type": field.type})
-            if field.options:
-                item["options"] = _safe(list(field.options))
+        for f in declared:
+            item = CommentedMap({"name": _safe(f.name), "type": f.type})
+            if f.options:
+                item["options"] = _safe(list(f.options))
             item.fa.set_flow_style()
             fields.append(item)
         node["fields"] = fields
     node["segments"] = CommentedSeq(
-        _segment_node(s) for s in sorted(live.segments, key=lambda s: s.name) if s.rules
+        _segment_node(s, provider) for s in sorted(kept.segments, key=lambda s: s.name)
     )
+    if kept.left_out:
+        lines = []
+        for segment, reason in kept.left_out:
+            notes.append(
+                f'list "{live.name}": segment "{segment.name}" (id {segment.id}) '
+                f"not imported: {reason}"
+            )
+            lines.append(f'Not imported: "{segment.name}" (id {segment.id}): {reason}')
+            if segment.rules:
+                lines.extend(_commented(segment, provider).rstrip("\n").splitlines())
+        node.yaml_set_comment_before_after_key("segments", before="\n".join(lines), indent=4)
     return node
 
 
-def import_yaml(live: LiveState, default_target: str | None) -> str:
-    """The live lists as YAML text (``lists:`` only), in a stable order."""
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def import_document(
+    live: LiveState, default_target: str | None, provider: Provider | None = None
+) -> Imported:
+    """The live lists as YAML text (``lists:`` only), in a stable order, holding only what
+    ``validate`` accepts on ``provider``'s target (given one); the rest is written as
+    comments saying why, and listed in ``notes``."""
+    notes: list[str] = []
     root = CommentedMap(
         {
             "lists": CommentedSeq(
-                _list_node(item, default_target)
+                _list_node(item, default_target, provider, notes)
                 for item in sorted(live.lists, key=lambda item: (item.target, item.name))
             )
         }
     )
-    comment = (
+    root.yaml_set_start_comment(
         "Imported by `reconciler import`. Segments here are managed from now on:\n"
         "review each, then include this file from reconciler.yaml."
     )
-    empty = [f"{item.name}/{s.name}" for item in live.lists for s in item.segments if not s.rules]
-    if empty:
-        # A declared segment needs at least one rule (an empty one can match a whole list).
-        comment += "\nNot imported, they have no rules: " + ", ".join(sorted(empty))
-    root.yaml_set_start_comment(comment)
-    yaml = YAML()
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
     out = io.StringIO()
-    yaml.dump(root, out)
-    return out.getvalue()
+    _yaml().dump(root, out)
+    return Imported(out.getvalue(), notes)
+
+
+def import_yaml(
+    live: LiveState, default_target: str | None, provider: Provider | None = None
+) -> str:
+    """``import_document``'s text."""
+    return import_document(live, default_target, provider).text

@@ -196,14 +196,15 @@ def _cnf_groups(canonical: tuple[str, tuple[Rule, ...]]) -> set[rules.Key]:
 def _only_groups_appended(
     declared: Segment, live: LiveSegment, canon: Canon, list_name: str
 ) -> bool:
-    """True when the rules differ only by whole AND-ed groups added (same name/options)."""
+    """True when the rules differ only by one whole AND-ed group added (same name and
+    options): one call appends one group, so anything more is one update instead."""
     if Action.ADD_RULE_GROUP not in canon.capabilities.changes or declared.name != live.name:
         return False
     if declared.options and _options_diff(live.options, declared.options):
         return False
     have = _cnf_groups(canon.canonical_rules(live.match, live.rules, list_name))
     want = _cnf_groups(canon.canonical_rules(declared.match, declared.rules, list_name))
-    return bool(have) and have < want
+    return bool(have) and have < want and len(want - have) == 1
 
 
 def _segment_changes(

@@ -22,7 +22,7 @@ from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, SourceRef
 from .provider import Capabilities, Provider
 from .rules import walk
 
-__all__ = ["error_at", "locate_source", "validate_config"]
+__all__ = ["error_at", "field_problems", "locate_source", "segment_problems", "validate_config"]
 
 YamlPath = tuple[str | int, ...]
 Providers = Mapping[str, type[Provider]]
@@ -249,3 +249,32 @@ def _check_storable(
     except ReconcilerError as exc:
         problems = [shapes.Problem(("rules",), str(exc))]
     return [_error(segment.source, p.path, prefix + p.message) for p in problems]
+
+
+def segment_problems(
+    mailing_list: MailingList, provider: type[Provider], capabilities: Capabilities
+) -> dict[int, list[str]]:
+    """Per segment index, why ``validate`` would refuse that segment of ``mailing_list`` on
+    a target of ``provider`` (fields, names, rules, storability): for ``import``, which
+    writes only what validates."""
+    target = (provider, capabilities)
+    field_types = {field.name.casefold(): field.type for field in mailing_list.fields}
+    found: dict[int, list[str]] = {}
+    for index, segment in enumerate(mailing_list.segments):
+        alone = mailing_list.model_copy(update={"segments": (segment,)})
+        errors = _check_rule_fields(alone, field_types)
+        errors += _check_ignored_names(alone)
+        errors += _check_storable(alone, 0, target, field_types)
+        if errors:
+            found[index] = [error.message for error in errors]
+    return found
+
+
+def field_problems(
+    mailing_list: MailingList, provider: type[Provider], capabilities: Capabilities
+) -> list[str]:
+    """Why ``validate`` would refuse the list's field declarations, one message each."""
+    errors = _check_fields(mailing_list) + _check_field_types(
+        mailing_list, (provider, capabilities)
+    )
+    return [error.message for error in errors]

@@ -17,6 +17,7 @@ from .applying import apply_plan, check_safety, unconverged
 from .config import load_config, locate_source, sorted_errors
 from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
 from .feasibility import plan_problems
+from .importing import Imported, import_document
 from .model import Config, LiveList, LiveState
 from .plan import ApplyResult, DriftReport, Plan
 from .planning import (
@@ -191,6 +192,11 @@ class Workspace:
         names = frozenset(lists) if lists else None
         self.context.progress(f"Reading target {target!r}...")
         return self.provider(target).fetch(Scope(names))
+
+    def import_document(self, target: str, lists: Sequence[str]) -> Imported:
+        """``import``: the target's live lists as YAML that validates and plans clean."""
+        live = self.import_state(target, lists)
+        return import_document(live, self.config.defaults.target, self.provider(target))
 
     def _run(self, current: Plan) -> ApplyResult:
         providers = self._providers_for(sorted({c.target for c in current.changes}))

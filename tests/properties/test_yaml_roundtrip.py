@@ -70,7 +70,7 @@ def test_segments_without_rules_are_named_but_not_imported() -> None:
         LiveState(lists=(LiveList(target="local", name="L", id="1", segments=(empty, kept)),)),
         "local",
     )
-    assert "# Not imported, they have no rules: L/Everyone" in text
+    assert '# Not imported: "Everyone" (id 9): it has no rules' in text
     assert "name: Everyone" not in text and "name: Kept" in text
 
 

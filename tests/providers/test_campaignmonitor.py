@@ -168,9 +168,11 @@ def test_campaignmonitor_rule_change_is_one_put_with_title_and_groups(
     assert not [w for w in fake.writes() if w[1].endswith("/rules.json") and w[0] == "DELETE"]
 
 
-def test_campaignmonitor_add_rule_group_posts_each_new_group(
+def test_campaignmonitor_two_appended_groups_are_one_update_not_two_adds(
     session: Session, fake: FakeCampaignMonitor
 ) -> None:
+    """One planned change is one write: appending two groups would take two calls, so the
+    plan makes it one PUT with every group instead."""
     applied(session, lists_yaml())
     grown = lists_yaml().replace(
         '"@gmail.com"}\n',
@@ -179,15 +181,10 @@ def test_campaignmonitor_add_rule_group_posts_each_new_group(
     )
     session.write(grown)
     current, result = session.apply()
-    assert actions(current) == [("add_rule_group", "Gmail")] and result.ok
-    added = bodies(fake, "POST", "/rules.json")
-    assert sorted(json.dumps(b) for b in added) == sorted(
-        [
-            json.dumps({"Rules": [{"RuleType": "CampaignClickedAny", "Clause": "c0ffee"}]}),
-            json.dumps({"Rules": [{"RuleType": "Name", "Clause": "PROVIDED"}]}),
-        ]
-    )
-    assert not bodies(fake, "PUT", ".json")
+    assert actions(current) == [("update_segment", "Gmail")] and result.ok
+    assert not bodies(fake, "POST", "/rules.json")
+    (put,) = bodies(fake, "PUT", ".json")
+    assert len(put["RuleGroups"]) == 3
     assert session.plan().is_empty
 
 

@@ -1,0 +1,260 @@
+"""A green plan is a promise: generated configurations against each provider's stateful fake.
+
+For every generated configuration that ``validate`` and ``plan`` accept, ``apply`` must
+succeed with exactly one write per planned change, and the next plan must be empty; a plan
+that is refused must have written nothing. After each apply, ``import`` of the target must
+write YAML that validates and plans to no changes.
+
+A provider's test module plugs in with a :class:`PromiseHarness` (how to build its harness
+on a fresh fake, and the custom fields and values worth trying) and one line::
+
+    test_promise = promise_test(MauticPromise())
+
+Leaves are drawn mostly from what the provider's capabilities allow for the field, so most
+examples get past ``validate``; the rest probe what ``validate`` and ``plan`` must refuse.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import respx
+import yaml
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from reconciler.errors import ConfigError
+from reconciler.importing import import_yaml
+from reconciler.model import FIELD_OPERATORS, STANDARD_FIELDS
+from reconciler.planning import SafetyPolicy
+from reconciler.provider import Capabilities
+from tests.providers.contract import ProviderHarness, Session
+
+__all__ = ["FieldSpec", "PromiseHarness", "promise_test"]
+
+LIST = "Newsletter"
+OTHER = "Partners"
+
+TEXTS = ["@gmail.com", "Weekly", "a_b", "50%", " spaced ", "<b>x</b>", "Ünïcode", "x", "5"]
+NUMBERS = [5, 42, "7", 3.5, -1]
+DATES = ["2024-01-01", "2023-12-31", "2025-02-28", "yesterday", "2024-13-01"]
+NAMES = ["Alpha", "alpha", "Beta", "Gmail 2024", "VIP readers", "Weekly", "x"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A custom field the generated lists may declare and use."""
+
+    name: str
+    type: str
+    options: tuple[str, ...] = ()
+    values: tuple[Any, ...] = ()
+
+    def yaml(self) -> str:
+        options = f", options: [{', '.join(self.options)}]" if self.options else ""
+        return f"{{name: {self.name}, type: {self.type}{options}}}"
+
+
+class PromiseHarness(ABC):
+    """How the promise test builds one provider's harness and what it may declare."""
+
+    fields: ClassVar[tuple[FieldSpec, ...]] = ()
+    """Custom fields the lists declare; the harness provisions them where the provider
+    cannot create fields."""
+    campaigns: ClassVar[tuple[str, ...]] = ("42",)
+    """Campaign ids behaviour rules may name."""
+    lists: ClassVar[tuple[str, ...]] = (LIST, OTHER)
+
+    @abstractmethod
+    def harness(self, router: respx.MockRouter, root: Path) -> ProviderHarness:
+        """A harness on a fresh fake mounted on ``router``."""
+
+    def capabilities(self, harness: ProviderHarness) -> Capabilities:
+        return harness.provider_class.capabilities
+
+
+def _value_for(field_type: str, spec: FieldSpec | None) -> st.SearchStrategy[Any]:
+    pool: list[Any] = list(spec.values) if spec is not None and spec.values else []
+    pool += {"number": NUMBERS, "date": DATES}.get(field_type, TEXTS)
+    return st.sampled_from(pool)
+
+
+@st.composite
+def _field_rule(draw: st.DrawFn, specs: tuple[FieldSpec, ...], caps: Capabilities) -> dict[str, Any]:
+    names = [*STANDARD_FIELDS, *(s.name for s in specs)]
+    name = draw(st.sampled_from(names))
+    spec = next((s for s in specs if s.name == name), None)
+    field_type = spec.type if spec is not None else STANDARD_FIELDS[name]
+    allowed = sorted(caps.operators_for(name, field_type if spec is not None else None))
+    if allowed and draw(st.integers(0, 9)) < 8:
+        op = draw(st.sampled_from(allowed))
+    else:
+        op = draw(st.sampled_from(FIELD_OPERATORS))
+    rule: dict[str, Any] = {"field": name, "op": op}
+    value = _value_for(field_type, spec)
+    if op in ("in", "not_in"):
+        rule["value"] = draw(st.lists(value, min_size=1, max_size=3, unique_by=str))
+    elif op == "between":
+        rule["value"] = [draw(value), draw(value)]
+    elif op not in ("empty", "not_empty"):
+        rule["value"] = draw(value)
+    return rule
+
+
+def _leaf(harness: PromiseHarness, caps: Capabilities) -> st.SearchStrategy[dict[str, Any]]:
+    behaviour = st.fixed_dictionaries(
+        {
+            "campaign": st.sampled_from(harness.campaigns),
+            "event": st.sampled_from(["opened", "clicked", "not_opened", "not_clicked"]),
+        },
+        optional={"within": st.fixed_dictionaries({"days": st.sampled_from([1, 30])})},
+    )
+    membership = st.fixed_dictionaries(
+        {
+            "list": st.sampled_from([OTHER, *NAMES[:3]]),
+            "op": st.sampled_from(["in", "not_in", "active_in", "not_active_in"]),
+        }
+    )
+    fields = _field_rule(harness.fields, caps)
+    return st.one_of(fields, fields, fields, behaviour, membership)
+
+
+def _rules(harness: PromiseHarness, caps: Capabilities) -> st.SearchStrategy[list[Any]]:
+    leaf = _leaf(harness, caps)
+    group = st.builds(
+        lambda kind, members: {kind: members},
+        st.sampled_from(["any", "all"]),
+        st.lists(leaf, min_size=1, max_size=3),
+    )
+    return st.lists(st.one_of(leaf, leaf, group), min_size=1, max_size=3)
+
+
+@st.composite
+def _lists(draw: st.DrawFn, harness: PromiseHarness, caps: Capabilities) -> dict[str, Any]:
+    """One generation of the ``lists:`` block: the main list, sometimes a second one."""
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
+    segments = []
+    for name in names:
+        segment: dict[str, Any] = {"name": name, "rules": draw(_rules(harness, caps))}
+        if draw(st.booleans()):
+            segment["match"] = "any"
+        if draw(st.integers(0, 4)) == 0:
+            segment["renamed_from"] = [draw(st.sampled_from([n for n in NAMES if n != name]))]
+        segments.append(segment)
+    lists = [
+        {
+            "name": LIST,
+            "prune": draw(st.booleans()),
+            "fields": [yaml.safe_load(s.yaml()) for s in harness.fields],
+            "segments": segments,
+        }
+    ]
+    if len(harness.lists) > 1 and draw(st.booleans()):
+        rules = draw(_rules(harness, caps))
+        other = {"name": OTHER, "segments": [{"name": "Partners all", "rules": rules}]}
+        if harness.fields:
+            other["fields"] = [yaml.safe_load(s.yaml()) for s in harness.fields]
+        lists.append(other)
+    return {"lists": lists}
+
+
+def _text(block: dict[str, Any]) -> str:
+    return yaml.safe_dump(block, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+@dataclass
+class _Run:
+    session: Session
+    harness: ProviderHarness
+
+    def writes(self) -> int:
+        return len(self.harness.writes() or [])
+
+    def step(self, lists: str) -> bool:
+        """One configuration: refused cleanly, or applied with one write per change and
+        converged. True when it was applied (so the next step starts from it)."""
+        self.session.write(lists)
+        before = self.writes()
+        try:
+            ws = self.session.workspace()
+        except ConfigError as exc:
+            note(f"validate refused: {exc}")
+            return False
+        try:
+            try:
+                current = ws.plan(SafetyPolicy(allow_all=True))
+            except ConfigError as exc:
+                note(f"plan refused: {exc}")
+                assert self.writes() == before, "plan wrote something"
+                return False
+            note(f"plan: {[(c.action.value, c.segment) for c in current.changes]}")
+            result = ws.apply(current)
+            failed = [(o.change.action.value, o.change.segment, o.message) for o in result.outcomes if o.status != "applied"]
+            assert not failed, f"a green plan failed at apply: {failed}"
+            assert self.writes() - before == len(current.changes), (
+                f"{self.writes() - before} writes for {len(current.changes)} changes: "
+                f"{(self.harness.writes() or [])[before:]}"
+            )
+            again = ws.plan()
+            assert again.is_empty, f"not converged: {[(c.action.value, c.segment, c.diff) for c in again.changes]}"
+        finally:
+            ws.close()
+        return True
+
+    def import_round_trip(self) -> None:
+        """``import`` of the whole target validates and plans to nothing."""
+        ws = self.session.workspace()
+        try:
+            live = ws.import_state("main", ())
+            text = import_yaml(live, "main", ws.provider("main"))
+        finally:
+            ws.close()
+        note(f"imported:\n{text}")
+        self.session.write(text)
+        ws = self.session.workspace()  # validate
+        try:
+            again = ws.plan()
+            assert again.is_empty, f"import plans changes: {[(c.action.value, c.segment, c.diff) for c in again.changes]}"
+        finally:
+            ws.close()
+
+
+def promise_test(promise: PromiseHarness, examples: int = 40) -> Callable[..., None]:
+    """The property test for one provider, to assign to a ``test_*`` name."""
+
+    probe = promise.harness  # capabilities are class data: no fake needed to read them
+
+    def capabilities() -> Capabilities:
+        with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+            with tempfile.TemporaryDirectory() as root:
+                return promise.capabilities(probe(router, Path(root)))
+
+    caps = capabilities()
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(first=_lists(promise, caps), second=_lists(promise, caps))
+    def test(no_real_http: respx.MockRouter, first: dict[str, Any], second: dict[str, Any]) -> None:
+        no_real_http.clear()
+        with tempfile.TemporaryDirectory() as root:
+            harness = promise.harness(no_real_http, Path(root))
+            run = _Run(Session(harness, Path(root), {harness.key: harness.provider_class}), harness)
+            if run.step(_text(first)):
+                run.import_round_trip()
+            if run.step(_text(second)):
+                run.import_round_trip()
+
+    test.__doc__ = textwrap.dedent(
+        f"""Generated configurations against the {type(promise).__name__} fake: what
+        validate and plan accept applies with one write per change and converges."""
+    )
+    return test
