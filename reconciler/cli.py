@@ -25,7 +25,13 @@ from .errors import ConfigError, ReconcilerError
 from .model import Config
 from .plan import Plan
 from .planning import SafetyPolicy
-from .render import render_apply_result, render_drift, render_plan, render_providers
+from .render import (
+    render_apply_result,
+    render_drift,
+    render_operator_table,
+    render_plan,
+    render_providers,
+)
 from .shapes import describe_capabilities
 
 __all__ = ["cli", "main", "run"]
@@ -304,17 +310,19 @@ def schema() -> int:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="Output format (markdown: each provider's table of operators per field).",
 )
 def providers(fmt: str) -> int:
     """List the installed providers and what each can express."""
-    found = {
-        key: describe_capabilities(cls.capabilities) for key, cls in _state().providers().items()
-    }
-    if fmt == "json":
+    installed = _state().providers()
+    found = {key: describe_capabilities(cls.capabilities) for key, cls in installed.items()}
+    if fmt == "markdown":
+        for key, cls in installed.items():
+            click.echo(f"### `{key}`\n\n{render_operator_table(cls.capabilities)}")
+    elif fmt == "json":
         click.echo(json.dumps(found, indent=2))
     else:
         click.echo(render_providers(found), nl=False)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import rules
-from .model import JSONValue, LiveSegment, Segment
+from .model import FIELD_OPERATORS, FIELD_TYPES, STANDARD_FIELDS, JSONValue, LiveSegment, Segment
 from .plan import Action, ApplyResult, Change, DriftItem, DriftReport, Plan, SafetyLimit
+from .provider import Capabilities
 
 __all__ = [
     "DriftFormat",
@@ -426,3 +427,21 @@ def render_providers(found: Mapping[str, Mapping[str, JSONValue]]) -> str:
                 value = ", ".join(map(str, value))
             out.append(f"  {name.replace('_', ' ')}: {value}")
     return "\n".join(out) + "\n"
+
+
+def render_operator_table(capabilities: Capabilities) -> str:
+    """The operators a provider stores, per standard field and per custom field type, as a
+    Markdown table (``reconciler providers --format markdown``; the README carries it)."""
+    rows = ["| field | operators it stores |", "| --- | --- |"]
+    for name in STANDARD_FIELDS:
+        rows.append(f"| `{name}` | {_ops(capabilities.operators_for(name, None))} |")
+    for field_type in FIELD_TYPES:
+        if field_type in capabilities.field_types:
+            ops = capabilities.operators.get(field_type, frozenset())
+            rows.append(f"| {field_type} field | {_ops(ops)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _ops(ops: frozenset[str]) -> str:
+    order = {op: index for index, op in enumerate(FIELD_OPERATORS)}
+    return ", ".join(f"`{op}`" for op in sorted(ops, key=order.__getitem__)) or "none"

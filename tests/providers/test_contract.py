@@ -20,6 +20,7 @@ from tests.providers.contract import (
     ProviderHarness,
 )
 from tests.providers.fakes.campaignmonitor import FakeCampaignMonitor
+from tests.providers.promise import FieldSpec, PromiseHarness, promise_test
 
 
 class ReferenceHarness(ProviderHarness):
@@ -95,3 +96,18 @@ class TestCampaignMonitorContract(AddRuleGroupContract, HttpContract):
     @pytest.fixture
     def harness(self, no_real_http: respx.MockRouter) -> ProviderHarness:
         return CampaignMonitorHarness(no_real_http)
+
+
+class ReferencePromise(PromiseHarness):
+    fields = (
+        FieldSpec("Frequency", "select", ("Weekly", "Monthly"), ("Weekly", "Monthly")),
+        FieldSpec("Score", "number"),
+        FieldSpec("Joined", "date"),
+        FieldSpec("Note", "text"),
+    )
+
+    def harness(self, router: respx.MockRouter, root: Path) -> ProviderHarness:
+        return ReferenceHarness(root)
+
+
+test_reference_promise = promise_test(ReferencePromise())
