@@ -29,14 +29,17 @@ import yaml
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, ConflictError
 from reconciler.importing import import_yaml
 from reconciler.model import FIELD_OPERATORS, STANDARD_FIELDS
 from reconciler.planning import SafetyPolicy
 from reconciler.provider import Capabilities
 from tests.providers.contract import ProviderHarness, Session
 
-__all__ = ["FieldSpec", "PromiseHarness", "promise_test"]
+__all__ = ["FieldSpec", "PromiseHarness", "Seeder", "import_test", "promise_test"]
+
+Seeder = Callable[[Any], None]
+"""Writes one raw live state into a harness's fake."""
 
 LIST = "Newsletter"
 OTHER = "Partners"
@@ -78,6 +81,11 @@ class PromiseHarness(ABC):
     def capabilities(self, harness: ProviderHarness) -> Capabilities:
         return harness.provider_class.capabilities
 
+    def live_states(self) -> st.SearchStrategy[Seeder] | None:
+        """Raw live states the provider's fake can hold, written straight into the fake (as
+        a person in the platform's UI would), for :func:`import_test`; None: none."""
+        return None
+
 
 def _value_for(field_type: str, spec: FieldSpec | None) -> st.SearchStrategy[Any]:
     pool: list[Any] = list(spec.values) if spec is not None and spec.values else []
@@ -86,7 +94,9 @@ def _value_for(field_type: str, spec: FieldSpec | None) -> st.SearchStrategy[Any
 
 
 @st.composite
-def _field_rule(draw: st.DrawFn, specs: tuple[FieldSpec, ...], caps: Capabilities) -> dict[str, Any]:
+def _field_rule(
+    draw: st.DrawFn, specs: tuple[FieldSpec, ...], caps: Capabilities
+) -> dict[str, Any]:
     names = [*STANDARD_FIELDS, *(s.name for s in specs)]
     name = draw(st.sampled_from(names))
     spec = next((s for s in specs if s.name == name), None)
@@ -196,7 +206,11 @@ class _Run:
                 return False
             note(f"plan: {[(c.action.value, c.segment) for c in current.changes]}")
             result = ws.apply(current)
-            failed = [(o.change.action.value, o.change.segment, o.message) for o in result.outcomes if o.status != "applied"]
+            failed = [
+                (o.change.action.value, o.change.segment, o.message)
+                for o in result.outcomes
+                if o.status != "applied"
+            ]
             assert not failed, f"a green plan failed at apply: {failed}"
             after = self.writes()
             if before is not None and after is not None:  # else calls are not visible
@@ -205,7 +219,9 @@ class _Run:
                     f"{(self.harness.writes() or [])[before:]}"
                 )
             again = ws.plan()
-            assert again.is_empty, f"not converged: {[(c.action.value, c.segment, c.diff) for c in again.changes]}"
+            assert again.is_empty, (
+                f"not converged: {[(c.action.value, c.segment, c.diff) for c in again.changes]}"
+            )
         finally:
             ws.close()
         return True
@@ -223,7 +239,8 @@ class _Run:
         ws = self.session.workspace()  # validate
         try:
             again = ws.plan()
-            assert again.is_empty, f"import plans changes: {[(c.action.value, c.segment, c.diff) for c in again.changes]}"
+            changes = [(c.action.value, c.segment, c.diff) for c in again.changes]
+            assert again.is_empty, f"import plans changes: {changes}"
         finally:
             ws.close()
 
@@ -234,9 +251,11 @@ def promise_test(promise: PromiseHarness, examples: int = 40) -> Callable[..., N
     probe = promise.harness  # capabilities are class data: no fake needed to read them
 
     def capabilities() -> Capabilities:
-        with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-            with tempfile.TemporaryDirectory() as root:
-                return promise.capabilities(probe(router, Path(root)))
+        with (
+            respx.mock(assert_all_mocked=True, assert_all_called=False) as router,
+            tempfile.TemporaryDirectory() as root,
+        ):
+            return promise.capabilities(probe(router, Path(root)))
 
     caps = capabilities()
 
@@ -260,4 +279,52 @@ def promise_test(promise: PromiseHarness, examples: int = 40) -> Callable[..., N
         f"""Generated configurations against the {type(promise).__name__} fake: what
         validate and plan accept applies with one write per change and converges."""
     )
+    return test
+
+
+def import_test(promise: PromiseHarness, examples: int = 30) -> Callable[..., None]:
+    """The import property for one provider: for every raw live state its fake can hold
+    (``promise.live_states()``), ``import`` writes YAML that validates and plans to no
+    changes; where it reports two live segments with one name, plan reports the conflict."""
+    strategy = promise.live_states()
+    assert strategy is not None, f"{type(promise).__name__} has no live_states()"
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(seeders=st.lists(strategy, min_size=1, max_size=4))
+    def test(no_real_http: respx.MockRouter, seeders: list[Seeder]) -> None:
+        no_real_http.clear()
+        with tempfile.TemporaryDirectory() as root:
+            harness = promise.harness(no_real_http, Path(root))
+            for seed in seeders:
+                seed(harness)
+            session = Session(harness, Path(root), {harness.key: harness.provider_class})
+            session.write("lists: []\n")
+            ws = session.workspace()
+            try:
+                imported = ws.import_document("main", ())
+                held = [s.name for item in ws.import_state("main", ()).lists for s in item.segments]
+            finally:
+                ws.close()
+            assert held, "the seeders wrote no segment"
+            missing = [name for name in held if name not in imported.text]
+            assert not missing, f"import lost segments {missing}"  # declared or commented
+            note(f"imported:\n{imported.text}")
+            session.write(imported.text)
+            duplicates = any("has the name" in n for n in imported.notes)
+            ws = session.workspace()  # validate
+            try:
+                again = ws.plan()
+            except ConflictError:
+                assert duplicates, "plan found a conflict that import did not report"
+                return
+            finally:
+                ws.close()
+            changes = [(c.action.value, c.segment, c.diff) for c in again.changes]
+            assert again.is_empty, f"import plans changes: {changes}"
+
+    test.__doc__ = f"Raw live states of the {type(promise).__name__} fake import cleanly."
     return test

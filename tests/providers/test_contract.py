@@ -9,10 +9,15 @@ from typing import ClassVar
 
 import pytest
 import respx
+from hypothesis import strategies as st
 
 from providers.campaignmonitor import CampaignMonitorProvider
 from providers.reference import ReferenceProvider
+from providers.reference.store import Store
+from reconciler.model import Rule
 from reconciler.provider import Provider
+from reconciler.rules import rule_data
+from tests import strategies
 from tests.providers.contract import (
     AddRuleGroupContract,
     HttpContract,
@@ -20,7 +25,7 @@ from tests.providers.contract import (
     ProviderHarness,
 )
 from tests.providers.fakes.campaignmonitor import FakeCampaignMonitor
-from tests.providers.promise import FieldSpec, PromiseHarness, promise_test
+from tests.providers.promise import FieldSpec, PromiseHarness, Seeder, import_test, promise_test
 
 
 class ReferenceHarness(ProviderHarness):
@@ -109,5 +114,38 @@ class ReferencePromise(PromiseHarness):
     def harness(self, router: respx.MockRouter, root: Path) -> ProviderHarness:
         return ReferenceHarness(root)
 
+    def live_states(self) -> st.SearchStrategy[Seeder]:
+        """Segments of any valid rule tree (or none), and fields of any type, one named
+        like a standard field, written straight into the store."""
+        return st.builds(
+            _reference_seeder,
+            st.sampled_from(["Newsletter", "Partners"]),
+            st.sampled_from(["Alpha", "alpha", "Beta", "Gmail 2024"]),
+            st.sampled_from(["all", "any"]),
+            st.lists(strategies.rules(), max_size=3),
+            st.sampled_from([("Frequency", "select"), ("Status", "text"), ("Score", "number")]),
+        )
+
+
+def _reference_seeder(
+    list_name: str, name: str, match: str, rules: list[Rule], field: tuple[str, str]
+) -> Seeder:
+    def seed(harness: ReferenceHarness) -> None:
+        store = Store.open(str(harness.root / "state.db"))
+        try:
+            with store.write() as tx:
+                found = tx.find_list(list_name)
+                list_id = found.id if found else tx.insert_list(list_name)
+                if tx.find_field(list_id, field[0]) is None:
+                    tx.insert_field(list_id, field[0], field[1], "[]")
+                if tx.find_segment(list_id, name) is None:
+                    data = json.dumps([rule_data(rule) for rule in rules])
+                    tx.insert_segment(list_id, name, match, data, "{}")
+        finally:
+            store.close()
+
+    return seed
+
 
 test_reference_promise = promise_test(ReferencePromise())
+test_reference_import = import_test(ReferencePromise())
