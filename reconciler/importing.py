@@ -109,7 +109,7 @@ def _split_duplicates(live: LiveList, provider: Provider | None) -> _Kept:
         name = norm(segment.name)
         if not segment.rules:
             # A declared segment needs at least one rule (an empty one can match a list).
-            kept.left_out.append((segment, "it has no rules"))
+            kept.left_out.append((segment, segment.reason or "it has no rules"))
         elif name in first:
             reason = (
                 f'another live segment (id {first[name].id}) has the name "{first[name].name}"; '

@@ -389,6 +389,12 @@ class LiveSegment(_Model):
     match: Match = "all"
     rules: tuple[Rule, ...] = ()
     options: dict[str, JSONValue] = Field(default_factory=dict)
+    managed: bool = True
+    """False for a segment the provider can read but must never write (rules it cannot
+    translate back, a legacy form): never updated, never deleted by ``prune`` unless named
+    with ``--allow-delete``, and reported as unmanaged."""
+    reason: str = ""
+    """Why it is not managed, for the plan and ``import``."""
 
 
 class LiveList(_Model):

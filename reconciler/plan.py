@@ -123,6 +123,8 @@ class Unmanaged(_Value):
     list: str
     segment: str
     segment_id: str
+    reason: str = ""
+    """Why it is left alone when its list prunes (the provider cannot manage it)."""
 
 
 class SafetyLimit(_Value):

@@ -223,6 +223,13 @@ def _segment_changes(
         lines = segment_diff(segment, live, canon, declared.name)
         if not lines:
             continue
+        if not live.managed:
+            raise ConflictError(
+                f'segment "{live.name}" (id {live.id}) in list "{declared.name}" cannot be '
+                f"written by this provider ({live.reason or 'rules it cannot translate'}), so "
+                "it is never changed: declare it exactly as `reconciler import` writes it, "
+                "change it in the platform, or give the declaration another name"
+            )
         grows = _only_groups_appended(segment, live, canon, declared.name)
         yield Change(
             action=Action.ADD_RULE_GROUP if grows else Action.UPDATE_SEGMENT,
@@ -269,6 +276,12 @@ def _field_changes(
         )
 
 
+def _prunable(leftover: Sequence[LiveSegment], allow_delete: frozenset[str]) -> list[LiveSegment]:
+    """The leftovers ``prune`` deletes: not those the provider cannot manage, unless each is
+    named with ``--allow-delete`` (``--allow-deletes`` alone is not enough for them)."""
+    return [s for s in leftover if s.managed or s.name in allow_delete]
+
+
 def _list_changes(
     target: str,
     declared: MailingList,
@@ -276,6 +289,7 @@ def _list_changes(
     matched: _Match,
     canon: Canon,
     fields: tuple[Sequence[LiveField], set[tuple[str, str, str]]],
+    allow_delete: frozenset[str],
 ) -> Iterator[Change]:
     if live_list is None:
         yield Change(
@@ -284,7 +298,7 @@ def _list_changes(
     yield from _field_changes(target, declared, fields[0], canon, fields[1])
     yield from _segment_changes(target, declared, matched, canon)
     if declared.prune:
-        for segment in matched.leftover:
+        for segment in _prunable(matched.leftover, allow_delete):
             yield Change(
                 action=Action.DELETE_SEGMENT,
                 target=target,
@@ -365,14 +379,25 @@ def plan(
         matched = _match_list(declared, visible, canon.capabilities)
         have = _live_fields(target, live_list, live)
         list_changes = list(
-            _list_changes(target, declared, live_list, matched, canon, (have, created))
+            _list_changes(
+                target, declared, live_list, matched, canon, (have, created), policy.allow_delete
+            )
         )
         changes.extend(list_changes)
-        if not declared.prune:
-            unmanaged.extend(
-                Unmanaged(target=target, list=declared.name, segment=s.name, segment_id=s.id)
-                for s in matched.leftover
+        kept = matched.leftover
+        if declared.prune:
+            pruned = {s.id for s in _prunable(kept, policy.allow_delete)}
+            kept = [s for s in kept if s.id not in pruned]
+        unmanaged.extend(
+            Unmanaged(
+                target=target,
+                list=declared.name,
+                segment=s.name,
+                segment_id=s.id,
+                reason=s.reason if not s.managed else "",
             )
+            for s in kept
+        )
         limit = _safety(target, declared, len(visible), list_changes, policy)
         if limit is not None:
             limits.append(limit)
@@ -453,8 +478,14 @@ def detect_drift(config: Config, live: LiveState, providers: Mapping[str, Canon]
             status = "changed" if lines else "in_sync"
             items.append(DriftItem(**base, segment=segment.name, status=status, diff=tuple(lines)))
         items.extend(DriftItem(**base, segment=s.name, status="missing") for s in matched.missing)
-        leftover = "extra" if declared.prune else "unmanaged"
-        items.extend(DriftItem(**base, segment=s.name, status=leftover) for s in matched.leftover)
+        items.extend(
+            DriftItem(
+                **base,
+                segment=s.name,
+                status="extra" if declared.prune and s.managed else "unmanaged",
+            )
+            for s in matched.leftover
+        )
     return DriftReport(items=tuple(items))
 
 

@@ -164,7 +164,9 @@ class _PlanView:
 def _plan_view(plan: Plan) -> _PlanView:
     keyed = (((c.target, c.list), _change_entry(c)) for c in plan.changes)
     unmanaged = tuple(
-        f"{_segment_title(u.segment, u.list, u.target)}, id {u.segment_id}" for u in plan.unmanaged
+        f"{_segment_title(u.segment, u.list, u.target)}, id {u.segment_id}"
+        + (f" (not manageable: {u.reason})" if u.reason else "")
+        for u in plan.unmanaged
     )
     summary = NO_CHANGES if plan.is_empty else PLAN_SUMMARY.format(**plan.summary())
     safety = tuple(_safety(limit) for limit in plan.safety.limits)

@@ -13,7 +13,7 @@ from reconciler.errors import ConfigError, ConflictError
 from reconciler.feasibility import plan_problems
 from reconciler.model import Config, LiveState
 from reconciler.plan import Action, Change, Plan
-from reconciler.planning import plan
+from reconciler.planning import SafetyPolicy, detect_drift, plan
 from reconciler.provider import Capabilities, Problem, Provider, ProviderContext, Scope
 from reconciler.validation import validate_config
 
@@ -259,3 +259,35 @@ def test_validate_refuses_names_differing_only_in_case_where_the_platform_ignore
         match=r'duplicate segment "alpha" in list "News" \(same as "Alpha" ignoring case\)',
     ):
         validate_config(cfg, {"stub": CaseBlind})
+
+
+def _unreadable(sid: str, name: str) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [{"native": {"type": "ui_only"}}]
+    return {"id": sid, "name": name, "rules": rules, "managed": False, "reason": "a UI clause"}
+
+
+def test_a_segment_the_provider_cannot_manage_is_never_pruned_unless_named(tmp_path: Path) -> None:
+    cfg = loaded(tmp_path, YAML.replace("  - name: News\n", "  - name: News\n    prune: true\n"))
+    state = live([{"name": "Plan", "type": "text"}], [_unreadable("7", "Legacy")])
+    current = plan(cfg, state, {"t": stub()}, SafetyPolicy(allow_all=True))
+    assert not [c for c in current.changes if c.is_delete]
+    (kept,) = current.unmanaged
+    assert (kept.segment, kept.segment_id, kept.reason) == ("Legacy", "7", "a UI clause")
+    named = plan(cfg, state, {"t": stub()}, SafetyPolicy(allow_delete=frozenset({"Legacy"})))
+    assert [(c.action, c.segment) for c in named.changes if c.is_delete] == [
+        (Action.DELETE_SEGMENT, "Legacy")
+    ]
+    report = detect_drift(cfg, state, {"t": stub()})
+    assert {i.segment: i.status for i in report.items}["Legacy"] == "unmanaged"
+
+
+def test_a_declared_segment_whose_live_one_cannot_be_written_is_refused_if_it_differs(
+    tmp_path: Path,
+) -> None:
+    cfg = loaded(tmp_path)
+    state = live([{"name": "Plan", "type": "text"}], [_unreadable("7", "Pro")])
+    with pytest.raises(ConflictError, match=r'segment "Pro" \(id 7\) .* cannot be written'):
+        plan(cfg, state, {"t": stub()})
+    same = {**_unreadable("7", "Pro"), "rules": [{"field": "Plan", "op": "equals", "value": "pro"}]}
+    current = plan(cfg, live([{"name": "Plan", "type": "text"}], [same]), {"t": stub()})
+    assert [c.segment for c in current.changes] == ["alpha"]  # "Pro" is in sync: nothing to write
