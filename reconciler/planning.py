@@ -49,6 +49,7 @@ __all__ = [
     "detect_drift",
     "live_digests",
     "plan",
+    "plan_differences",
     "segment_diff",
     "stale_reasons",
 ]
@@ -500,3 +501,44 @@ def stale_reasons(saved: Mapping[str, str], current: Mapping[str, str]) -> list[
         elif saved[name] != current[name]:
             reasons.append(f"{name} changed")
     return reasons
+
+
+def _change_key(change: Change) -> str:
+    name = change.segment or (change.field.name if change.field else "")
+    return f"{change.action.value} {change.target}/{change.list}" + (f"/{name}" if name else "")
+
+
+def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
+    """How a saved plan differs from the plan made now (changes and safety limits, not the
+    acknowledgements): empty when applying ``fresh`` does exactly what ``saved`` says."""
+
+    def changes(p: Plan) -> dict[str, list[object]]:
+        found: dict[str, list[object]] = {}
+        for change in p.changes:
+            data = change.model_dump(mode="json", exclude={"source"})
+            found.setdefault(_change_key(change), []).append(data)
+        return found
+
+    def limits(p: Plan) -> list[object]:
+        return [
+            limit.model_dump(mode="json", exclude={"acknowledged"}) for limit in p.safety.limits
+        ]
+
+    have, want = changes(saved), changes(fresh)
+    found: list[str] = []
+    for key in sorted(have.keys() | want.keys()):
+        if key not in want:
+            found.append(f"{key} is in the saved plan but not planned now")
+        elif key not in have:
+            found.append(f"{key} is planned now but not in the saved plan")
+        elif have[key] != want[key]:
+            found.append(f"{key} differs from what is planned now")
+    order = [_change_key(c) for c in saved.changes] != [_change_key(c) for c in fresh.changes]
+    if order and not found:
+        found.append("the changes are in another order than planned now")
+    if limits(saved) != limits(fresh) or (
+        saved.safety.max_delete_fraction,
+        saved.safety.min_segments_for_fraction,
+    ) != (fresh.safety.max_delete_fraction, fresh.safety.min_segments_for_fraction):
+        found.append("the safety limits differ from those planned now")
+    return found

@@ -8,7 +8,7 @@ call here and renders the result.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,10 @@ from .model import Config, LiveList, LiveState
 from .plan import ApplyResult, DriftReport, Plan
 from .planning import (
     SafetyPolicy,
-    acknowledge,
     detect_drift,
     live_digests,
     plan,
+    plan_differences,
     stale_reasons,
 )
 from .provider import Provider, ProviderContext, Scope
@@ -165,20 +165,40 @@ class Workspace:
             )
 
     def apply_saved(self, saved: Plan, policy: SafetyPolicy) -> ApplyResult:
-        """Apply a saved plan if the live state it was made from has not changed since."""
-        saved = acknowledge(saved, policy)
-        check_safety(saved)
+        """Apply a saved plan, trusting nothing in the file: the plan is made again from
+        this configuration and the live state now, and applied only if its changes and
+        safety limits are exactly the saved ones. Acknowledgements come from ``policy``
+        (this command's flags), never from the file."""
         live = self.fetch(saved.scope)
         reasons = stale_reasons(saved.live_digests, live_digests(self.config, live))
         if reasons:
-            more = f"; and {len(reasons) - 10} more" if len(reasons) > 10 else ""
             raise StalePlanError(
                 "the saved plan is stale: the live state changed since it was made ("
-                + "; ".join(reasons[:10])
-                + more
+                + _first_ten(reasons)
                 + "). Run plan again."
             )
-        return self._run(saved)
+        fresh = self._replan(saved.scope, live, policy)
+        differences = plan_differences(saved, fresh)
+        if differences:
+            raise StalePlanError(
+                "the saved plan is not what this configuration plans against the live state "
+                f"now ({_first_ten(differences)}); it was edited or the configuration changed "
+                "since. Run plan again."
+            )
+        check_safety(fresh)
+        return self._run(fresh)
+
+    def _replan(
+        self, scope: Mapping[str, Sequence[str]], live: LiveState, policy: SafetyPolicy
+    ) -> Plan:
+        """The plan this configuration makes for ``scope`` (a saved plan's) against ``live``."""
+        wanted = {(target, name) for target, names in scope.items() for name in names}
+        kept = tuple(i for i in self.config.lists if ((i.target or ""), i.name) in wanted)
+        config = self.config.model_copy(update={"lists": kept})
+        providers = self._providers_for(list(scope))
+        current = plan(config, live, providers, policy)
+        ConfigErrors.raise_if_any(sorted_errors(plan_problems(config, live, current, providers)))
+        return current
 
     def check_saved_converged(self, saved: Plan) -> None:
         """After applying a saved plan, every change must read back as applied."""
@@ -213,3 +233,8 @@ def opened(
         yield workspace
     finally:
         workspace.close()
+
+
+def _first_ten(reasons: Sequence[str]) -> str:
+    more = f"; and {len(reasons) - 10} more" if len(reasons) > 10 else ""
+    return "; ".join(reasons[:10]) + more
