@@ -7,9 +7,14 @@ canonical rules to RuleGroups and back; this module joins them into the provider
   fields, whose bracketed ``Key`` is the RuleType a rule uses.
 - Fetch reads the segments of each list, then every segment's details concurrently.
 - Changes: create is one POST with every rule group; a rename or any other rule change is
-  one PUT with the Title and all groups (atomic); a pure addition of groups is one POST to
-  the rules endpoint per new group; delete is one DELETE. Rules are never deleted and
-  re-added, so no segment is ever left without its rules.
+  one PUT with the Title and all groups (atomic); the addition of exactly one group is one
+  POST to the rules endpoint; delete is one DELETE: one planned change is one write. Rules
+  are never deleted and re-added, so no segment is ever left without its rules.
+- ``validate`` refuses what the verb table cannot write for the declared field types
+  (``checks.offline_problems``); ``plan`` refuses, before any write, what the live fields
+  reveal (``check_change``: each change translated exactly as ``apply`` will translate it,
+  against the Keys, DataTypes and options last fetched and the fields the plan creates),
+  and a title that another segment of the list already has, ignoring case (275).
 - System (engagement) segments cannot be recognised from any documented response (UNKNOWN),
   so they are fetched like any other; a write to one answers 284, and (as the fact file
   advises) it is left alone: the change is skipped, not failed, with a hint to add the name
@@ -19,7 +24,8 @@ canonical rules to RuleGroups and back; this module joins them into the provider
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import ClassVar, TypeVar
 
 import httpx
@@ -29,12 +35,28 @@ from providers._http import HttpClient
 from providers._http.provider import HttpProvider
 from providers._http.urls import BaseUrl
 from reconciler.errors import ConflictError, NotFound, PlatformOwned, ProviderError
-from reconciler.model import LiveField, LiveList, LiveSegment, LiveState, Rule, Segment
-from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, ProviderContext, Scope, settings_as, unique_names
-from reconciler.rules import segment_key
+from reconciler.model import (
+    STANDARD_FIELDS,
+    LiveField,
+    LiveList,
+    LiveSegment,
+    LiveState,
+    Rule,
+    Segment,
+)
+from reconciler.plan import Action, Change, Plan
+from reconciler.provider import (
+    Capabilities,
+    Problem,
+    ProviderContext,
+    Scope,
+    settings_as,
+    unique_names,
+)
+from reconciler.rules import path_text, segment_key
 
 from . import checks, mapping
+from . import clauses as cl
 from .api import (
     DEFAULT_BASE_URL,
     CampaignMonitorApi,
@@ -57,18 +79,30 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+DATA_TYPES = cl.DATA_TYPES
+FIELD_TYPES: dict[str, str] = {
+    **{data_type: field_type for field_type, data_type in DATA_TYPES.items()},
+    "Country": "select",
+    "USState": "select",
+}
+"""DataType -> canonical field type; Country and USState are fixed-option fields (with no
+evidenced verbs: a canonical rule on one is refused at plan, its live rules read as native)."""
+
 CAPABILITIES = Capabilities(
     shape="cnf",
     operators={
-        "text": frozenset({"equals", "contains", "empty", "not_empty", "in"}),
-        "number": frozenset({"between"}),
-        "date": frozenset({"after", "before", "equals", "between"}),
-        "select": frozenset({"equals", "not_equals", "in", "not_in"}),
+        field_type: cl.operators_of(data_type, field_type)
+        for field_type, data_type in DATA_TYPES.items()
     },
-    events=frozenset({"opened", "not_opened", "clicked"}),
+    standard_operators={
+        name: cl.operators_of(cl.STANDARD_RULE_TYPES.get(name, ""), field_type)
+        for name, field_type in STANDARD_FIELDS.items()
+    },
+    events=frozenset(cl.RULE_TYPE_BY_EVENT),
     within=False,
     membership=frozenset(),
     native=True,
+    expands_in=True,  # in/not_in are stored as one rule per value (counted for the CNF limit)
     changes=frozenset(
         {
             Action.CREATE_LIST,
@@ -79,24 +113,14 @@ CAPABILITIES = Capabilities(
             Action.DELETE_SEGMENT,
         }
     ),
-    field_types=frozenset({"text", "number", "date", "select", "multiselect"}),
+    field_types=frozenset(DATA_TYPES),
+    field_scope="list",
+    names_case_insensitive=True,  # a second title differing only in case is refused (275)
 )
-"""Per field type, the union over the fields of that type; ``check_segment`` narrows it
-per field (e.g. ``contains`` only on ``email``; see ``clauses.py`` for the verb table)."""
-
-DATA_TYPES: dict[str, str] = {
-    "text": "Text",
-    "number": "Number",
-    "date": "Date",
-    "select": "MultiSelectOne",
-    "multiselect": "MultiSelectMany",
-}
-FIELD_TYPES: dict[str, str] = {
-    **{data_type: field_type for field_type, data_type in DATA_TYPES.items()},
-    "Country": "select",
-    "USState": "select",
-}
-"""DataType -> canonical field type; Country and USState are fixed-option fields."""
+"""Derived from the verb table in ``clauses.py``: per standard field (``first_name``,
+``last_name`` and ``status`` have no RuleType: no operators) and per custom field type.
+A ``multiselect`` field (MultiSelectMany) has no evidenced verbs: it can be declared and
+created (for ``native:`` rules), but no canonical rule can test it."""
 
 
 class CampaignMonitorSettings(BaseModel):
@@ -124,6 +148,8 @@ class CampaignMonitorSettings(BaseModel):
 class _ListInfo:
     id: str
     fields: list[CustomField]
+    titles: dict[str, str] = field(default_factory=dict)
+    """Segment id -> title, as last fetched (for the 275 check at plan)."""
 
 
 class CampaignMonitorProvider(HttpProvider):
@@ -146,8 +172,25 @@ class CampaignMonitorProvider(HttpProvider):
     # -- the provider contract -----------------------------------------------------------
 
     @classmethod
+    def current_year(cls) -> int:
+        """This year, for the ``DateSubscribed`` ten-year window (error 2723)."""
+        return date.today().year
+
+    @classmethod
     def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
-        return checks.offline_problems(segment)
+        problems = checks.offline_problems(
+            segment, field_types, cls.capabilities, cls.current_year()
+        )
+        return [f"{path_text(p.path)}: {p.message}" for p in problems]
+
+    def check_change(self, change: Change, planned: Plan) -> list[Problem]:
+        if change.action not in _WRITES_RULES:
+            return []
+        segment = change.declared_segment
+        earlier = _before(change, planned)
+        problems = self._title_problems(change, earlier)
+        fields = self._planned_fields(change, earlier)
+        return problems + checks.change_problems(segment, mapping.FieldIndex(fields))
 
     def canonical_rules(
         self, match: str, rules: tuple[Rule, ...], list_name: str
@@ -166,7 +209,8 @@ class CampaignMonitorProvider(HttpProvider):
         found = {d.segment_id: d for d in http.map_concurrent(self._details, ids) if d}
         lists = []
         for summary, (fields, segments) in zip(summaries, metas, strict=True):
-            self._lists[summary.name] = _ListInfo(summary.list_id, fields)
+            titles = {s.segment_id: s.title for s in segments}
+            self._lists[summary.name] = _ListInfo(summary.list_id, fields, titles)
             details = [found[s.segment_id] for s in segments if s.segment_id in found]
             lists.append(self._live_list(summary, fields, details))
         self.context.progress(
@@ -232,7 +276,11 @@ class CampaignMonitorProvider(HttpProvider):
             )
         live_fields = tuple(
             LiveField(
-                name=f.name, type=FIELD_TYPES.get(f.data_type, "text"), options=f.options, id=f.key
+                name=f.name,
+                type=FIELD_TYPES.get(f.data_type, "text"),
+                options=f.options,
+                id=f.key,
+                native_type=f.data_type,
             )
             for f in fields
         )
@@ -302,11 +350,12 @@ class CampaignMonitorProvider(HttpProvider):
         except ProviderError:
             live = None
         added = mapping.new_groups(live, groups) if live is not None else None
-        if not added or before.name != after.name:  # not a pure addition after all: replace
+        if added is None or len(added) != 1 or before.name != after.name:
+            # Not the addition of exactly one group after all: one PUT with every group
+            # (one planned change is one write).
             self._update_segment(change)
             return
-        for group in added:
-            self._add_one_group(after, leaves, before.id, group)
+        self._add_one_group(after, leaves, before.id, added[0])
 
     def _add_one_group(
         self, after: Segment, leaves: Sequence[Rule], segment_id: str, group: WireGroup
@@ -328,6 +377,61 @@ class CampaignMonitorProvider(HttpProvider):
         Action.ADD_RULE_GROUP: _add_rule_group,
         Action.DELETE_SEGMENT: _delete_segment,
     }
+
+    # -- plan-time checks ------------------------------------------------------------------
+
+    def _planned_fields(self, change: Change, earlier: Sequence[Change]) -> list[CustomField]:
+        """The list's fields when ``change`` runs: as last fetched, plus those created by
+        the plan's earlier changes (typed as created; their Keys are not known yet)."""
+        info = self._lists.get(change.list)
+        fields = list(info.fields) if info is not None else []
+        for other in earlier:
+            if (
+                other.action is Action.CREATE_FIELD
+                and (other.target, other.list) == (change.target, change.list)
+                and other.field is not None
+                and other.field.type in DATA_TYPES
+            ):
+                declared = other.field
+                options = declared.options if declared.type in ("select", "multiselect") else ()
+                fields.append(
+                    CustomField(
+                        name=declared.name,
+                        key=f"(Key of new field {declared.name})",  # never a real RuleType
+                        data_type=DATA_TYPES[declared.type],
+                        options=options,
+                    )
+                )
+        return fields
+
+    def _title_problems(self, change: Change, earlier: Sequence[Change]) -> list[Problem]:
+        """Error 275: a title another segment of the list holds when ``change`` runs
+        (compared ignoring case; earlier renames, creates and deletes counted)."""
+        info = self._lists.get(change.list)
+        titles = dict(info.titles) if info is not None else {}
+        for index, other in enumerate(earlier):
+            if (other.target, other.list) != (change.target, change.list):
+                continue
+            if other.action is Action.DELETE_SEGMENT and other.before is not None:
+                titles.pop(other.before.id, None)
+            elif other.action in _WRITES_RULES and other.after is not None:
+                ident = other.before.id if other.before is not None else f"(new {index})"
+                titles[ident] = other.after.name
+        own = change.before.id if change.before is not None else None
+        name = change.declared_segment.name
+        clash = [
+            t for ident, t in titles.items() if ident != own and t.casefold() == name.casefold()
+        ]
+        if not clash:
+            return []
+        return [
+            Problem(
+                ("name",),
+                f'list "{change.list}" already has a segment titled "{clash[0]}" when this '
+                "change runs, and Campaign Monitor refuses two titles in one list that are "
+                "equal ignoring case (275): rename one of them",
+            )
+        ]
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -353,6 +457,17 @@ class CampaignMonitorProvider(HttpProvider):
         live = mapping.from_groups(details.rule_groups, index)
         want = mapping.canonicalise(after.match, after.rules, index)
         return segment_key(*mapping.canonicalise(*live, index)) == segment_key(*want)
+
+
+_WRITES_RULES = frozenset({Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT, Action.ADD_RULE_GROUP})
+
+
+def _before(change: Change, planned: Plan) -> list[Change]:
+    """The plan's changes that run before ``change`` (apply runs them in plan order)."""
+    for index, other in enumerate(planned.changes):
+        if other is change:
+            return list(planned.changes[:index])
+    return [c for c in planned.changes if c.sort_key() < change.sort_key()]
 
 
 def _rules_call(segment: Segment, leaves: Sequence[Rule], call: Callable[[], _T]) -> _T:

@@ -18,7 +18,11 @@ else is refused offline rather than guessed (use ``native:`` to send other claus
 
 ``in``/``not_in`` are written as OR-ed ``EQUALS`` / AND-ed ``NOT_EQUALS`` rules (exact
 equivalents) wherever those verbs exist. ``MultiSelectMany``, ``Country`` and ``USState``
-fields have no evidenced verbs: their rules are read as ``native:``.
+fields have no evidenced verbs: their rules are read as ``native:``, and a canonical rule on
+one is refused (at ``plan``, where the live DataType is known).
+
+``operators_of`` derives the capabilities (operators per standard field and per field type)
+from this one table, so what ``validate`` accepts is exactly what the adapter can write.
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from reconciler.model import OPERATORS_BY_TYPE
+
 __all__ = [
     "CAMPAIGN_RULE_TYPES",
     "CUSTOM_ANY",
+    "DATA_TYPES",
+    "DATE_SUBSCRIBED_YEARS",
     "EVENT_BY_RULE_TYPE",
     "NO_OBJECT_VERBS",
     "RULE_TYPES",
@@ -38,6 +46,7 @@ __all__ = [
     "canonical_clause",
     "canonical_date",
     "canonical_number",
+    "operators_of",
     "split_between",
 ]
 
@@ -93,6 +102,32 @@ VERBS: dict[str, dict[str, str]] = {
 }
 """Kind (a standard RuleType or a custom field's DataType) -> canonical op -> verb."""
 
+DATA_TYPES: dict[str, str] = {
+    "text": "Text",
+    "number": "Number",
+    "date": "Date",
+    "select": "MultiSelectOne",
+    "multiselect": "MultiSelectMany",
+}
+"""Canonical field type -> the DataType a created field gets (and a declared one means)."""
+
+DATE_SUBSCRIBED_YEARS = 10
+"""``DateSubscribed`` operands must lie within the last ten years including the current
+one (error 2723): a year at or before ``this year - 10`` is refused."""
+
+
+def operators_of(kind: str, field_type: str) -> frozenset[str]:
+    """The canonical operators a rule on ``kind`` (a standard RuleType or a DataType) can
+    use: its verbs, plus ``in``/``not_in`` where ``EQUALS``/``NOT_EQUALS`` exist (written
+    as OR-ed / AND-ed rules), limited to what the operator means for ``field_type``."""
+    ops = set(VERBS.get(kind, {}))
+    if "equals" in ops:
+        ops.add("in")
+    if "not_equals" in ops:
+        ops.add("not_in")
+    return frozenset(ops & OPERATORS_BY_TYPE.get(field_type, frozenset()))
+
+
 CUSTOM_ANY: dict[str, str] = {
     op: verb
     for kind in ("Text", "Number", "MultiSelectOne", "Date")
@@ -101,6 +136,8 @@ CUSTOM_ANY: dict[str, str] = {
 """The verbs some custom field type has, for when the field's type is not known (offline)."""
 
 DATE_KINDS = frozenset({"DateSubscribed", "Date"})
+OPTION_KINDS = frozenset({"MultiSelectOne"})
+"""Kinds whose operand must be one of the field's options (error 2722)."""
 NUMBER_KINDS = frozenset({"Number"})
 NO_OBJECT_VERBS = frozenset({"PROVIDED", "NOT_PROVIDED"})
 

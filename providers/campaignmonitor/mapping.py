@@ -44,18 +44,24 @@ __all__ = [
 
 
 class Untranslatable(ProviderError):
-    """A canonical rule Campaign Monitor cannot store; ``reason`` says why."""
+    """A canonical rule Campaign Monitor cannot store; ``reason`` says why and ``part``
+    which key of the rule's YAML mapping is at fault (``op``, ``value``, ...), if one is."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, part: str | None = None) -> None:
         self.reason = reason
+        self.part = part
         super().__init__(reason)
 
 
 class FieldIndex:
     """A list's custom fields by name and by Key (both case-insensitive, Key with or
-    without its brackets). A Key that maps to fields of different types is ambiguous."""
+    without its brackets). A Key that maps to fields of different types is ambiguous.
 
-    def __init__(self, fields: Iterable[CustomField]) -> None:
+    ``options_known`` is False for fields known only by their declared type (offline):
+    then the options of select fields are not checked."""
+
+    def __init__(self, fields: Iterable[CustomField], options_known: bool = True) -> None:
+        self.options_known = options_known
         self._by_name: dict[str, CustomField | None] = {}
         self._by_key: dict[str, CustomField | None] = {}
         for field in fields:
@@ -79,11 +85,18 @@ def _bare(rule_type: str) -> str:
 @dataclass(frozen=True)
 class _Target:
     """Where a canonical field rule goes: its RuleType, its kind for the verb table (None:
-    a custom field of unknown type) and the field's name as the platform spells it."""
+    a custom field of unknown type), the field's name as the platform spells it, and the
+    options a value must be one of (None: any value, or the options are not known)."""
 
     rule_type: str
     kind: str | None
     name: str
+    options: tuple[str, ...] | None = None
+
+
+def _custom_target(found: CustomField, fields: FieldIndex) -> _Target:
+    select = found.data_type in cl.OPTION_KINDS and fields.options_known
+    return _Target(found.key, found.data_type, found.name, found.options if select else None)
 
 
 def _target(name: str, fields: FieldIndex | None, strict: bool) -> _Target:
@@ -94,13 +107,14 @@ def _target(name: str, fields: FieldIndex | None, strict: bool) -> _Target:
     if folded in STANDARD_FIELDS:
         raise Untranslatable(
             f"field {name!r} has no Campaign Monitor rule type "
-            "(rules can test email, name, date_subscribed and the list's custom fields)"
+            "(rules can test email, name, date_subscribed and the list's custom fields)",
+            "field",
         )
     found = fields.by_name(name) if fields is not None else None
-    if found is not None:
-        return _Target(found.key, found.data_type, found.name)
+    if found is not None and fields is not None:
+        return _custom_target(found, fields)
     if strict:
-        raise Untranslatable(f"the list has no custom field named {name!r}")
+        raise Untranslatable(f"the list has no custom field named {name!r}", "field")
     return _Target(f"[{name}]", None, name)
 
 
@@ -110,27 +124,35 @@ def _target(name: str, fields: FieldIndex | None, strict: bool) -> _Target:
 def _operand(kind: str | None, value: Scalar) -> str:
     text = " ".join(scalar_text(value).split())
     if not text:
-        raise Untranslatable("an empty value cannot be written in a clause")
+        raise Untranslatable("an empty value cannot be written in a clause", "value")
     if kind in cl.DATE_KINDS:
         day = cl.canonical_date(text)
         if day is None:
-            raise Untranslatable(f"{text!r} is not a date written yyyy-mm-dd")
+            raise Untranslatable(f"{text!r} is not a date written yyyy-mm-dd", "value")
         return day
     if kind in cl.NUMBER_KINDS and cl.canonical_number(text) is None:
-        raise Untranslatable(f"{text!r} is not a number")
+        raise Untranslatable(f"{text!r} is not a number", "value")
     return text
 
 
 def _field_clause(rule: FieldRule, target: _Target) -> str:
     verbs = cl.VERBS.get(target.kind, {}) if target.kind is not None else cl.CUSTOM_ANY
     verb = verbs.get(rule.op)
+    if verb is None and not verbs and target.kind is not None:
+        raise Untranslatable(
+            f"rules on the {target.kind} field {target.name!r} cannot be written: no "
+            f"Campaign Monitor source shows a verb for {target.kind} fields (a native: rule "
+            "sends a clause as written)",
+            "field",
+        )
     if verb is None:
         known_kind = target.kind is not None and target.kind not in cl.RULE_TYPES
         what = f"{target.kind} field" if known_kind else "field"
         known = ", ".join(sorted(verbs)) or "none"
         raise Untranslatable(
             f"operator {rule.op!r} is not supported for {what} {target.name!r} "
-            f"by Campaign Monitor (supported: {known})"
+            f"by Campaign Monitor (supported: {known})",
+            "op",
         )
     if verb in cl.NO_OBJECT_VERBS:
         return verb
@@ -139,46 +161,74 @@ def _field_clause(rule: FieldRule, target: _Target) -> str:
         low, high = (_bound(target.kind, v) for v in rule.value)
         return f"BETWEEN {low} AND {high}"
     assert rule.value is not None and not isinstance(rule.value, tuple)
-    return f"{verb} {_operand(target.kind, rule.value)}"
+    operand = _operand(target.kind, rule.value)
+    if target.options is not None and operand not in target.options:
+        # Error 2722: a multi-option object must be an existing option of the field
+        # (compared exactly: whether the server ignores case is UNKNOWN).
+        raise Untranslatable(
+            f"{operand!r} is not an option of the {target.kind} field {target.name!r} "
+            f"(its options: {', '.join(target.options) or 'none'})",
+            "value",
+        )
+    return f"{verb} {operand}"
 
 
 def _bound(kind: str | None, value: Scalar) -> str:
     text = _operand(kind, value)
     if kind is None and cl.canonical_date(text) is None and cl.canonical_number(text) is None:
-        raise Untranslatable(f"{text!r} is neither a yyyy-mm-dd date nor a number")
+        raise Untranslatable(f"{text!r} is neither a yyyy-mm-dd date nor a number", "value")
     return cl.canonical_date(text) or text
 
 
-def _native_wire(rule: NativeRule, fields: FieldIndex | None) -> WireRule:
+def _native_wire(rule: NativeRule, fields: FieldIndex | None, strict: bool) -> WireRule:
     data = rule.native
     rule_type, clause = data.get("RuleType"), data.get("Clause")
     if set(data) != {"RuleType", "Clause"} or not isinstance(rule_type, str):
-        raise Untranslatable("a native rule is {RuleType: text, Clause: text} and nothing else")
+        raise Untranslatable(
+            "a native rule is {RuleType: text, Clause: text} and nothing else", "native"
+        )
     if not isinstance(clause, str) or not clause.strip() or not rule_type.strip():
-        raise Untranslatable("a native rule needs a non-empty RuleType and Clause")
+        raise Untranslatable("a native rule needs a non-empty RuleType and Clause", "native")
     rule_type = _rule_type(rule_type, fields)
+    if strict and fields is not None and not _known_rule_type(rule_type, fields):
+        # Error 2705: a RuleType is a built-in one or the Key of one of the list's fields.
+        # The Key of a field not created yet is not known (its derivation is UNKNOWN).
+        raise Untranslatable(
+            f"native RuleType {rule_type!r} is neither a Campaign Monitor rule type nor the "
+            "Key of one of the list's custom fields (read the Keys from Campaign Monitor)",
+            "native",
+        )
     return WireRule(rule_type=rule_type, clause=cl.canonical_clause(rule_type, clause))
 
 
+def _known_rule_type(rule_type: str, fields: FieldIndex) -> bool:
+    return rule_type in cl.RULE_TYPES or fields.by_key(rule_type) is not None
+
+
 def to_wire(rule: Rule, fields: FieldIndex | None, strict: bool = True) -> WireRule:
-    """One leaf as ``{RuleType, Clause}``; ``fields`` None means the list is not known."""
+    """One leaf as ``{RuleType, Clause}``; ``fields`` None means the list is not known.
+
+    ``strict``: a custom field or native RuleType that ``fields`` does not hold is refused
+    (else written as ``[name]`` / as given, for offline checks and comparison)."""
     if isinstance(rule, FieldRule):
         target = _target(rule.field, fields, strict)
         return WireRule(rule_type=target.rule_type, clause=_field_clause(rule, target))
     if isinstance(rule, BehaviourRule):
         rule_type = cl.RULE_TYPE_BY_EVENT.get(rule.event)
         if rule_type is None:
-            raise Untranslatable(f"event {rule.event!r} has no Campaign Monitor rule type")
+            raise Untranslatable(f"event {rule.event!r} has no Campaign Monitor rule type", "event")
         if rule.within is not None:
-            raise Untranslatable("a 'within' time window is not supported by Campaign Monitor")
+            raise Untranslatable(
+                "a 'within' time window is not supported by Campaign Monitor", "within"
+            )
         campaign = rule.campaign.strip()
         if not campaign or len(campaign.split()) != 1:
-            raise Untranslatable(f"{rule.campaign!r} is not a campaign id")
+            raise Untranslatable(f"{rule.campaign!r} is not a campaign id", "campaign")
         return WireRule(rule_type=rule_type, clause=campaign)
     if isinstance(rule, NativeRule):
-        return _native_wire(rule, fields)
+        return _native_wire(rule, fields, strict)
     if isinstance(rule, MembershipRule):
-        raise Untranslatable("list membership rules are not supported by Campaign Monitor")
+        raise Untranslatable("list membership rules are not supported by Campaign Monitor", "list")
     raise Untranslatable("a nested group cannot be one rule")  # never after to_cnf
 
 
@@ -222,7 +272,9 @@ def _read_field(target: _Target, clause: str) -> FieldRule | None:
             return None
         return FieldRule(field=target.name, op="between", value=tuple(bounds))
     value = _read_operand(target.kind, rest)
-    return None if value is None else FieldRule(field=target.name, op=op, value=value)
+    if value is None or (target.options is not None and value not in target.options):
+        return None  # not one of the field's options: only native: says it as stored
+    return FieldRule(field=target.name, op=op, value=value)
 
 
 def _read_bound(kind: str | None, text: str) -> str | None:
@@ -236,9 +288,11 @@ def _read_target(rule_type: str, fields: FieldIndex | None) -> _Target | None:
         if rule_type == standard:
             return _Target(standard, standard, name)
     found = fields.by_key(rule_type) if fields is not None else None
-    if found is not None:
-        return _Target(found.key, found.data_type, found.name)
-    return None
+    if found is None or fields is None or found.name.casefold() in STANDARD_FIELDS:
+        # A custom field named like a standard field (``Status``) cannot be declared, so
+        # a canonical rule could never name it: its rules are read as ``native:``.
+        return None
+    return _custom_target(found, fields)
 
 
 def from_wire(rule: WireRule, fields: FieldIndex | None) -> Rule:

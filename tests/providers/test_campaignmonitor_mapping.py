@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers.campaignmonitor import checks, mapping
+from providers.campaignmonitor import CAPABILITIES, checks, mapping
 from providers.campaignmonitor.api import (
     CustomField,
     RuleResult,
@@ -18,20 +18,25 @@ from providers.campaignmonitor.api import (
 )
 from providers.campaignmonitor.clauses import canonical_clause
 from providers.campaignmonitor.rejections import SegmentRulesRejected, rejected
+from reconciler import shapes
 from reconciler.model import BehaviourRule, NativeRule, Rule
-from reconciler.rules import segment_key
+from reconciler.rules import path_text, segment_key
 from tests.factories import make_group, make_rule, make_segment
 
 FIELDS = mapping.FieldIndex(
     [
         CustomField(
-            name="Frequency", key="[Frequency]", data_type="MultiSelectOne", options=("Weekly",)
+            name="Frequency",
+            key="[Frequency]",
+            data_type="MultiSelectOne",
+            options=("Weekly", "Monthly"),
         ),
         CustomField(name="Signup Source", key="[SignupSource]", data_type="Text"),
         CustomField(name="Age", key="[Age]", data_type="Number"),
         CustomField(name="Birthday", key="[Birthday]", data_type="Date"),
         CustomField(name="Hobbies", key="[Hobbies]", data_type="MultiSelectMany"),
         CustomField(name="Country", key="[Country]", data_type="Country"),
+        CustomField(name="Status", key="[Status]", data_type="Text"),
     ]
 )
 
@@ -96,11 +101,23 @@ REFUSED: list[tuple[Rule, str]] = [
     (make_rule("status", "equals", "active"), "field 'status' has no Campaign Monitor rule type"),
     (make_rule("Age", "gt", 3), "operator 'gt' is not supported for Number field 'Age'"),
     (make_rule("Birthday", "equals", "2000-01-01"), "not supported for Date field 'Birthday'"),
-    (make_rule("Hobbies", "equals", "x"), "not supported for MultiSelectMany field 'Hobbies'"),
-    (make_rule("Country", "equals", "Wales"), "not supported for Country field 'Country'"),
+    (
+        make_rule("Hobbies", "equals", "x"),
+        "rules on the MultiSelectMany field 'Hobbies' cannot be written",
+    ),
+    (make_rule("Country", "equals", "Wales"), "rules on the Country field 'Country' cannot be"),
     (make_rule("date_subscribed", "after", "01/02/2024"), "is not a date written yyyy-mm-dd"),
     (make_rule("Age", "between", ["a", 3]), "'a' is not a number"),
     (make_rule("Nope", "equals", "x"), "the list has no custom field named 'Nope'"),
+    (
+        make_rule("Frequency", "equals", "Daily"),
+        "'Daily' is not an option of the MultiSelectOne field 'Frequency' "
+        "(its options: Weekly, Monthly)",
+    ),
+    (
+        native("[Gone]", "EQUALS x"),
+        "native RuleType '[Gone]' is neither a Campaign Monitor rule type nor the Key",
+    ),
     (make_rule("name", "equals", ""), "an empty value cannot be written"),
     (behaviour("not_clicked"), "event 'not_clicked' has no Campaign Monitor rule type"),
     (
@@ -117,6 +134,15 @@ def test_mapping_refuses_what_the_facts_do_not_show(rule: Rule, reason: str) -> 
     with pytest.raises(mapping.Untranslatable) as caught:
         mapping.to_wire(rule, FIELDS)
     assert reason in caught.value.reason
+
+
+def test_mapping_options_and_keys_are_not_checked_when_unknown() -> None:
+    """Offline (declared types only) neither options nor Keys are known: not refused."""
+    declared = checks.declared_index({"frequency": "select"})
+    assert mapping.to_wire(make_rule("Frequency", "equals", "Daily"), declared).clause == (
+        "EQUALS Daily"
+    )
+    assert mapping.to_wire(native("[Gone]", "EQUALS x"), None).rule_type == "[Gone]"
 
 
 FROM_WIRE: list[tuple[tuple[str, str], dict[str, Any]]] = [
@@ -146,6 +172,12 @@ FROM_WIRE: list[tuple[tuple[str, str], dict[str, Any]]] = [
     (("[Gone]", "EQUALS x"), {"native": {"RuleType": "[Gone]", "Clause": "EQUALS x"}}),
     (("CampaignOpened", "a b"), {"native": {"RuleType": "CampaignOpened", "Clause": "a b"}}),
     (("Location", "EQUALS x"), {"native": {"RuleType": "Location", "Clause": "EQUALS x"}}),
+    (
+        ("[Frequency]", "EQUALS Daily"),
+        {"native": {"RuleType": "[Frequency]", "Clause": "EQUALS Daily"}},
+    ),
+    (("[Status]", "EQUALS gold"), {"native": {"RuleType": "[Status]", "Clause": "EQUALS gold"}}),
+    (("Status", "PROVIDED"), {"native": {"RuleType": "[Status]", "Clause": "PROVIDED"}}),
 ]
 
 
@@ -233,48 +265,93 @@ def test_mapping_new_groups(
     assert (list(result) if result is not None else None) == added
 
 
-OFFLINE: list[tuple[list[Any], dict[str, Any], list[str]]] = [
+DECLARED = {"note": "text", "score": "number", "joined": "date", "frequency": "select"}
+OFFLINE: list[tuple[list[Any], dict[str, Any], list[tuple[str, str]]]] = [
     ([make_rule("email", "contains", "@x.com")], {}, []),
-    ([make_rule("email", "contains", " @x.com")], {}, ["rules[0]: value ' @x.com' has leading"]),
     (
-        [make_group("any", make_rule("first_name", "empty"))],
+        [make_rule("email", "contains", " @x.com")],
         {},
-        ["rules[0].any[0]: field 'first_name' has no"],
+        [("rules[0].value", "value ' @x.com' has leading")],
     ),
-    ([make_rule("email", "in", ["a", "b"])], {}, ["rules[0]: operator 'equals' is not supported"]),
-    (
-        [make_rule("Custom", "contains", "a")],
-        {},
-        ["rules[0]: operator 'contains' is not supported"],
-    ),
-    ([make_rule("Custom", "between", ["a", "b"])], {}, ["neither a yyyy-mm-dd date nor a number"]),
-    ([make_rule("Custom", "in", ["a", "b"])], {}, []),
-    ([{"native": {"RuleType": "Name"}}], {}, ["rules[0]: a native rule is"]),
-    ([{"campaign": "a b", "event": "opened"}], {}, ["rules[0]: 'a b' is not a campaign id"]),
+    # what the core's capability check refuses is not reported twice
+    ([make_group("any", make_rule("first_name", "empty"))], {}, []),
+    ([make_rule("email", "in", ["a", "b"])], {}, []),
+    ([make_rule("Note", "contains", "a")], {}, []),
+    ([make_rule("Joined", "equals", "2024-01-01")], {}, []),
     ([{"list": "VIP"}, {"campaign": "c", "event": "not_clicked"}], {}, []),
-    ([make_rule("email", "contains", "x")], {"options": {"a": 1}}, ["have no options"]),
+    ([make_rule("Undeclared", "equals", "a")], {}, []),
+    # declared types decide the value formats
+    (
+        [make_rule("Joined", "between", ["2024-01-01", "soon"])],
+        {},
+        [("rules[0].value", "'soon' is not a date written yyyy-mm-dd")],
+    ),
+    ([make_rule("Score", "between", ["1", "x"])], {}, [("rules[0].value", "'x' is not a number")]),
+    ([make_rule("Score", "between", [1, 2.5])], {}, []),
+    ([make_rule("Note", "in", ["a", "b"])], {}, []),
+    ([make_rule("Frequency", "not_in", ["Weekly", "Daily"])], {}, []),
+    (
+        [make_rule("date_subscribed", "after", "2015-12-31")],
+        {},
+        [("rules[0].value", "date_subscribed 2015-12-31 is outside 2016-2025")],
+    ),
+    ([make_rule("date_subscribed", "after", "2016-01-01")], {}, []),
+    ([make_rule("date_subscribed", "before", "2025-12-31")], {}, []),
+    (
+        [make_rule("date_subscribed", "between", ["2025-01-01", "2026-01-01"])],
+        {},
+        [("rules[0].value", "date_subscribed 2026-01-01 is outside 2016-2025")],
+    ),
+    ([{"native": {"RuleType": "Name"}}], {}, [("rules[0].native", "a native rule is")]),
+    (
+        [{"campaign": "a b", "event": "opened"}],
+        {},
+        [("rules[0].campaign", "'a b' is not a campaign id")],
+    ),
+    ([make_rule("email", "contains", "x")], {"options": {"a": 1}}, [("options", "no options")]),
 ]
 
 
 @pytest.mark.parametrize(("rules", "extra", "problems"), OFFLINE)
 def test_checks_offline_problems(
-    rules: list[Any], extra: dict[str, Any], problems: list[str]
+    rules: list[Any], extra: dict[str, Any], problems: list[tuple[str, str]]
 ) -> None:
-    found = checks.offline_problems(make_segment("S", *rules, **extra))
+    """Each problem once, at the part of the rule at fault (the fake's year is 2025)."""
+    found = checks.offline_problems(
+        make_segment("S", *rules, **extra), DECLARED, CAPABILITIES, 2025
+    )
     assert len(found) == len(problems), found
-    for text, expected in zip(found, problems, strict=True):
-        assert expected in text
+    for problem, (where, expected) in zip(found, problems, strict=True):
+        assert path_text(problem.path) == where and expected in problem.message
 
 
-def test_checks_offline_reports_size_limit() -> None:
+@pytest.mark.parametrize("title", [" Alpha", "Alpha ", "Al\tpha", "Alpha\n"])
+def test_checks_refuse_a_title_that_may_not_be_kept(title: str) -> None:
+    segment = make_segment(title, make_rule("email", "contains", "@x.com"))
+    (problem,) = checks.offline_problems(segment, {}, CAPABILITIES, 2025)
+    assert problem.path == ("name",) and "may not keep as given" in problem.message
+    assert (
+        checks.offline_problems(make_segment("Al pha", *segment.rules), {}, CAPABILITIES, 2025)
+        == []
+    )
+
+
+def test_capabilities_count_in_as_one_rule_per_value_for_the_size_limit() -> None:
+    """``in`` is sent as one rule per value, so the CNF size the core checks counts them."""
     rules = [
         make_group(
-            "all", make_rule("name", "equals", f"a{i}"), make_rule("name", "equals", f"b{i}")
+            "all", make_rule("name", "equals", f"a{i}"), make_rule("name", "in", ["b", "c", "d"])
         )
-        for i in range(8)
+        for i in range(4)
     ]
-    (problem,) = checks.offline_problems(make_segment("S", *rules, match="any"))
-    assert problem.startswith("rules: converting to AND-of-OR groups needs")
+    segment = make_segment("S", *rules, match="any")
+    (problem,) = shapes.check_segment(segment, CAPABILITIES, {})
+    assert problem.path == ("rules",)
+    assert problem.message.startswith("converting to AND-of-OR groups needs")
+    assert (
+        shapes.check_segment(segment, CAPABILITIES.model_copy(update={"expands_in": False}), {})
+        == []
+    )
 
 
 def test_rejection_names_declared_rules_and_paths() -> None:

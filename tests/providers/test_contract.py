@@ -24,7 +24,7 @@ from tests.providers.contract import (
     ProviderContract,
     ProviderHarness,
 )
-from tests.providers.fakes.campaignmonitor import FakeCampaignMonitor
+from tests.providers.fakes.campaignmonitor import CURRENT_YEAR, FakeCampaignMonitor
 from tests.providers.promise import FieldSpec, PromiseHarness, Seeder, import_test, promise_test
 
 
@@ -59,9 +59,18 @@ LABELS = {
 }
 
 
+class FakeYearCampaignMonitor(CampaignMonitorProvider):
+    """The provider living in the fake's year (the DateSubscribed ten-year window, error
+    2723, is counted from "today"), so tests do not depend on the date they run on."""
+
+    @classmethod
+    def current_year(cls) -> int:
+        return CURRENT_YEAR
+
+
 class CampaignMonitorHarness(ProviderHarness):
     key: ClassVar[str] = "campaignmonitor"
-    provider_class: ClassVar[type[Provider]] = CampaignMonitorProvider
+    provider_class: ClassVar[type[Provider]] = FakeYearCampaignMonitor
 
     def __init__(self, router: respx.MockRouter) -> None:
         self.fake = FakeCampaignMonitor()

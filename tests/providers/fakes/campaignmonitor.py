@@ -9,7 +9,8 @@ acted) are injected at chosen calls.
 
 Where the facts say UNKNOWN the fake makes a choice and says so: the Key derivation of a
 custom field, the status of create-field (201), the 401 body for Basic auth, the verbs each
-RuleType accepts (exactly the evidenced ones), and clause text (stored as sent).
+RuleType accepts (exactly the evidenced ones), and clause text (stored as sent). Titles are
+unique per list ignoring case (the fact file's 275; issue 8: a case variant is refused too).
 """
 
 from __future__ import annotations
@@ -361,7 +362,8 @@ class FakeCampaignMonitor:
         if not title:
             return self._code(273, "The segment title cannot be empty")
         for segment_id, stored in self.segments.items():
-            if stored["ListID"] == list_id and stored["Title"] == title and segment_id != own:
+            same = stored["Title"].casefold() == title.casefold()  # case variants too (275)
+            if stored["ListID"] == list_id and same and segment_id != own:
                 return self._code(275, "The segment title must be unique in a list")
         return None
 
@@ -445,7 +447,11 @@ def _check_dates(kind: str, verb: str, rest: str) -> tuple[int, str]:
         return 2720, "All dates must be supplied in the format yyyy-mm-dd"
     else:
         operands = [rest]
-    if kind == "DateSubscribed" and any(int(x[:4]) <= CURRENT_YEAR - 10 for x in operands):
+    # "within the last ten years including the current year": a later year is outside too
+    # (whether the server takes one is not documented; the fake takes the strict reading).
+    if kind == "DateSubscribed" and any(
+        not CURRENT_YEAR - 10 < int(x[:4]) <= CURRENT_YEAR for x in operands
+    ):
         return 2723, "An operand can only be from the last ten (10) years"
     return 0, "Success"
 
