@@ -9,11 +9,17 @@ canonical rules; this module joins them into the provider. Facts: providers/mail
   condition-operators endpoint, read once per run (never hard-coded ids).
 - Fetch pages through the lists and each list's segments, then reads every segment's
   conditions concurrently. Segments pending deletion are hidden by the list endpoint.
+  Segments are reported oldest first (names are not unique: import keeps the oldest).
 - Changes: create is one POST; any update (rename, match, conditions) is one PUT with the
   name, the match and the complete condition set (the server deletes whatever a PUT omits,
   so a partial PUT is never sent); delete is one DELETE. Creating a list needs the
-  target's ``from_name``, ``from_email`` and ``reply_to``; creating a list field has no
-  documented endpoint, so it is refused with what to do instead.
+  target's ``from_name``, ``from_email`` and ``reply_to``. Creating a list field has no
+  documented endpoint: ``create_field`` is not among the capabilities' changes, so ``plan``
+  refuses a declared field that is missing, naming the merge tag to create in MailWizz.
+- ``check_change`` translates every planned change exactly as ``apply`` will (rules to
+  conditions, the condition limit, the list's field ids, the install's operator ids),
+  against the fetched fields and what earlier changes of the plan create, without writing:
+  what ``plan`` accepts, ``apply`` sends as one request per change.
 - Delete is a soft delete, and MailWizz also marks every campaign that uses the segment
   for deletion: deletes only ever come from ``prune: true`` and the core's safety limits.
 - A segment over the target's ``max_segment_conditions`` (after ``in``/``not_in`` expand)
@@ -22,7 +28,7 @@ canonical rules; this module joins them into the provider. Facts: providers/mail
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -40,8 +46,15 @@ from reconciler.model import (
     Rule,
     Segment,
 )
-from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, ProviderContext, Scope, settings_as, unique_names
+from reconciler.plan import Action, Change, Plan
+from reconciler.provider import (
+    Capabilities,
+    Problem,
+    ProviderContext,
+    Scope,
+    settings_as,
+    unique_names,
+)
 
 from . import checks, mapping, wire
 from .answers import Classifier
@@ -58,15 +71,32 @@ __all__ = [
 
 
 _EMPTINESS = ("empty", "not_empty")
+_TEXT = OPERATORS_BY_TYPE["text"]  # every canonical text operator maps to a slug
 CAPABILITIES = Capabilities(
     shape="flat",
     expands_in=True,  # one MailWizz condition per value of an in/not_in
     operators={
-        "text": OPERATORS_BY_TYPE["text"],  # every canonical text operator maps to a slug
+        "text": _TEXT,
         "number": frozenset(("equals", "not_equals", "gt", "lt", "in", "not_in", *_EMPTINESS)),
         "date": frozenset(("equals", "not_equals", *_EMPTINESS)),
         "select": frozenset(("equals", "not_equals", "in", "not_in", *_EMPTINESS)),
     },
+    # EMAIL, FNAME and LNAME are text list fields created with every list; the other
+    # standard fields are not list fields, and conditions reach list fields only.
+    standard_operators={
+        "email": _TEXT,
+        "first_name": _TEXT,
+        "last_name": _TEXT,
+        **{name: frozenset() for name in mapping.UNSTORABLE_FIELDS},
+    },
+    field_scope="list",
+    # MailWizz documents two field types, text and dropdown: a number or a date lives in a
+    # text field. The server compares a condition numerically when its value is numeric
+    # (greater/less/is cast both sides), so gt/lt on a declared number field mean what they
+    # say (validate refuses a gt/lt whose value is not a whole number, see
+    # mapping.literal_problem); a date is compared as text (equals/not_equals only).
+    stores_as={"number": "text", "date": "text"},
+    names_case_insensitive=False,  # names are not even unique (two live ones: a conflict)
     events=frozenset(mapping.ACTIONS),
     within=True,
     membership=frozenset(),
@@ -83,8 +113,13 @@ CAPABILITIES = Capabilities(
     field_types=frozenset({"text", "number", "date", "select"}),
 )
 """``max_conditions`` is the platform default; ``capabilities_for`` uses the target's own.
-``field_types`` are the types a declared (existing) field may have: this adapter cannot
-create fields (no documented endpoint)."""
+``field_types`` are the types a declared (existing) field may have; no ``create_field``:
+the API documents no call that creates list fields."""
+
+NEW_LIST_TAGS = ("EMAIL", "FNAME", "LNAME")
+"""The fields MailWizz creates with every list: what a list created by this plan has."""
+FIELD_KINDS = {"select": "Dropdown"}
+"""Declared type -> the MailWizz field type to create it as (Text otherwise)."""
 
 FIELD_TYPES: dict[str, Literal["text", "select"]] = {"text": "text", "dropdown": "select"}
 """Field type identifier -> canonical type. Only ``text`` and ``dropdown`` are documented;
@@ -146,12 +181,62 @@ class MailWizzProvider(HttpProvider):
         lists = []
         for record, (fields, segments) in zip(records, metas, strict=True):
             self._lists[record.name] = _ListInfo(record.list_uid, fields)
-            details = [found[uid] for uid in segments if uid in found]
+            # The collection lists the newest first: live segments are kept oldest first, so
+            # where names repeat, the first (the one import keeps) is the oldest.
+            details = [found[uid] for uid in reversed(segments) if uid in found]
             lists.append(self._live_list(record, fields, details, operators))
         self.context.progress(
             f"{self.target}: read {len(lists)} lists and {len(found)} segments from MailWizz"
         )
         return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
+
+    def check_change(self, change: Change, planned: Plan) -> list[Problem]:
+        """What ``apply`` would refuse or the server would answer with 422, found by
+        translating ``change`` exactly as ``apply`` will, without sending anything."""
+        if change.action is Action.CREATE_FIELD:
+            return [Problem((), self._no_field_call(change, planned))]
+        if change.action is Action.CREATE_LIST:
+            problem = self._list_problem(change.list)
+            return [] if problem is None else [Problem(("name",), problem)]
+        if change.action in (Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT):
+            fields = self._planned_fields(change, planned)
+            segment = change.declared_segment
+            _, problem = self._translate(segment, fields)
+            if problem is None:
+                return []
+            where = f'segment "{segment.name}" cannot be written to list "{change.list}"'
+            return [Problem(("rules",), f"{where} in MailWizz: {problem}")]
+        return []
+
+    def _no_field_call(self, change: Change, planned: Plan) -> str:
+        declared = change.declared_field
+        kind = FIELD_KINDS.get(declared.type, "Text") + " field"
+        if declared.options:
+            kind += f" with the options {', '.join(declared.options)}"
+        where = f'list "{change.list}"'
+        if _creates_list(change, planned):
+            where += " (apply would create the list, with only EMAIL, FNAME and LNAME)"
+        return (
+            f'field "{declared.name}" does not exist in {where}, and the MailWizz API has no '
+            f"call to create list fields: create it in MailWizz with the merge tag "
+            f"{declared.name.strip().upper()}, as a {kind}, then plan again"
+        )
+
+    def _planned_fields(self, change: Change, planned: Plan) -> list[FieldRecord]:
+        """The list's fields when ``change`` runs: those fetched (or, for a list this plan
+        creates, the ones MailWizz creates with it), plus fields the plan creates before
+        it (refused on their own: counted here so a segment is not refused twice)."""
+        info = self._lists.get(change.list)
+        if info is None and _creates_list(change, planned):
+            fields = [FieldRecord(field_id=f"new-{tag}", tag=tag) for tag in NEW_LIST_TAGS]
+        else:
+            fields = list(self._list(change.list).fields or ())
+        fields += [
+            FieldRecord(field_id=f"planned-{n}", tag=c.declared_field.name.strip().upper())
+            for n, c in enumerate(planned.changes)
+            if c.action is Action.CREATE_FIELD and (c.target, c.list) == (self.target, change.list)
+        ]
+        return fields
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -216,6 +301,7 @@ class MailWizzProvider(HttpProvider):
                 type=FIELD_TYPES.get(f.type_identifier, "text"),
                 options=f.options if f.type_identifier == "dropdown" else (),
                 id=f.field_id,
+                native_type=f.type_identifier or None,
             )
             for f in fields
             if f.tag.upper() not in mapping.FIELD_BY_TAG
@@ -245,31 +331,27 @@ class MailWizzProvider(HttpProvider):
 
     # -- one handler per change kind --------------------------------------------------------
 
-    def _create_list(self, change: Change) -> None:
-        defaults = self.config.list_defaults()
-        if defaults is None:
-            raise ProviderError(
-                f"list {change.list!r} does not exist in target {self.target!r}, and MailWizz "
-                "needs from_name, from_email and reply_to to create a list: add them to the "
+    def _list_problem(self, name: str) -> str | None:
+        """Why a list named ``name`` cannot be created in this target, if it cannot."""
+        if self.config.list_defaults() is None:
+            return (
+                f"list {name!r} does not exist in target {self.target!r}, and MailWizz needs "
+                "from_name, from_email and reply_to to create a list: add them to the "
                 "target's settings, or create the list in MailWizz"
             )
-        problem = checks.name_problem(change.list, "list name")
-        if problem is None and len(change.list) < 2:
+        problem = checks.name_problem(name, "list name")
+        if problem is None and len(name) < 2:
             problem = "MailWizz list names need at least 2 characters"
-        if problem is not None:
-            raise ProviderError(f"list {change.list!r} cannot be created: {problem}")
+        return None if problem is None else f"list {name!r} cannot be created: {problem}"
+
+    def _create_list(self, change: Change) -> None:
+        defaults = self.config.list_defaults()
+        problem = self._list_problem(change.list)
+        if problem is not None or defaults is None:
+            raise ProviderError(problem or "no list defaults")  # plan refuses it first
         company = self.config.company.form() if self.config.company else {}
         body = ListBody(change.list, change.list, *defaults, self.config.subject, company)
         self._lists[change.list] = _ListInfo(self.api.create_list(body))
-
-    def _create_field(self, change: Change) -> None:
-        name = change.field.name if change.field else "?"
-        raise ProviderError(
-            f"list {change.list!r} has no field tagged {mapping.field_tag(name)}, and the "
-            "MailWizz API documents no call to create list fields: create it in the "
-            "list's fields in MailWizz (tag "
-            f"{mapping.field_tag(name)}), then run apply again"
-        )
 
     def _create_segment(self, change: Change) -> None:
         after = change.declared_segment
@@ -292,7 +374,6 @@ class MailWizzProvider(HttpProvider):
 
     handlers: ClassVar[dict[Action, Callable[[MailWizzProvider, Change], None]]] = {
         Action.CREATE_LIST: _create_list,
-        Action.CREATE_FIELD: _create_field,
         Action.CREATE_SEGMENT: _create_segment,
         Action.UPDATE_SEGMENT: _update_segment,
         Action.DELETE_SEGMENT: _delete_segment,
@@ -300,18 +381,37 @@ class MailWizzProvider(HttpProvider):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _body(self, segment: Segment, info: _ListInfo) -> SegmentBody:
-        """The complete form to send; anything unstorable fails here, before any write."""
+    def _translate(
+        self, segment: Segment, fields: Sequence[FieldRecord]
+    ) -> tuple[SegmentBody | None, str | None]:
+        """The complete form to send for ``segment``, or why it cannot be sent: the one
+        translation ``check_change`` and ``apply`` share."""
         try:
             compiled = mapping.compile_rules(segment.match, segment.rules)
-            problem = checks.limit_problem(compiled.count, self.config.max_segment_conditions)
-            if problem is None:
-                fields = wire.FieldIndex(info.fields or ())
-                conditions, campaigns = wire.to_wire(compiled, fields, self._operator_index())
+            index = wire.FieldIndex(fields)
+            conditions, campaigns = wire.to_wire(compiled, index, self._operator_index())
         except mapping.Untranslatable as exc:
-            problem = exc.reason
+            return None, exc.reason
+        count = len(conditions) + len(campaigns)  # what is sent is what the server counts
+        problem = checks.limit_problem(count, self.config.max_segment_conditions)
         if problem is not None:
+            return None, problem
+        return SegmentBody(segment.name, compiled.operator_match, conditions, campaigns), None
+
+    def _body(self, segment: Segment, info: _ListInfo) -> SegmentBody:
+        """The form to send; anything unstorable fails here, before any write (``plan``
+        has refused it already, through ``check_change``)."""
+        body, problem = self._translate(segment, info.fields or ())
+        if body is None:
             raise ProviderError(
                 f"segment {segment.name!r} cannot be written to MailWizz: {problem}"
             )
-        return SegmentBody(segment.name, compiled.operator_match, conditions, campaigns)
+        return body
+
+
+def _creates_list(change: Change, planned: Plan) -> bool:
+    """Whether ``planned`` creates the list ``change`` belongs to."""
+    return any(
+        c.action is Action.CREATE_LIST and (c.target, c.list) == (change.target, change.list)
+        for c in planned.changes
+    )

@@ -1,11 +1,13 @@
 """Offline checks of a declared segment: what only MailWizz's own rules can say.
 
-The core already checks the flat shape, operators per field type, events, windows,
-membership and the per-target condition limit from the capabilities. These checks add:
-fields that are not MailWizz list fields, values and names the server would rewrite
-(trimmed, HTML-decoded, tags stripped) or refuse (empty, over 255 characters), numeric
-campaign ids, window sizes, native rule forms, ``in``/``not_in`` that do not flatten into
-the segment's match, and the number of conditions once ``in``/``not_in`` are expanded.
+The core already checks the flat shape, operators per field type and per standard field
+(``name``, ``date_subscribed`` and ``status`` are not list fields: no condition reaches
+them), events, windows, membership and the per-target condition limit from the
+capabilities. These checks add: values and names the server would rewrite (trimmed,
+HTML-decoded, tags stripped) or refuse (empty, over 255 characters), values it would not
+read literally (LIKE wildcards, value tags, numbers it compares as whole numbers: see
+``mapping.literal_problem``), numeric campaign ids, window sizes, native rule forms, and
+``in``/``not_in`` that do not flatten into the segment's match.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from reconciler.model import BehaviourRule, FieldRule, Group, NativeRule, Rule, 
 from reconciler.rules import path_text, walk
 from reconciler.shapes import flat
 
-from .mapping import SLUGS, Untranslatable, compile_leaf, field_tag, lower
+from .mapping import SLUGS, UNSTORABLE_FIELDS, Untranslatable, compile_leaf, lower
 
 __all__ = ["HTML_LIKE", "limit_problem", "name_problem", "offline_problems"]
 
@@ -48,13 +50,11 @@ def _values(rule: Rule) -> tuple[object, ...]:
 
 
 def _leaf_problems(rule: Rule) -> list[str]:
-    if isinstance(rule, FieldRule):
-        try:
-            field_tag(rule.field)
-        except Untranslatable as exc:
-            return [exc.reason]
-        if rule.op not in _CHECKED_OPS:
-            return []  # an operator MailWizz lacks: the core's capability check says so
+    lacks = isinstance(rule, FieldRule) and (
+        rule.field.strip().casefold() in UNSTORABLE_FIELDS or rule.op not in _CHECKED_OPS
+    )
+    if lacks:
+        return []  # a field or operator MailWizz lacks: the core's capability check says so
     if not isinstance(rule, FieldRule | BehaviourRule | NativeRule):
         return []  # membership: the core says so
     for value in _values(rule):

@@ -15,11 +15,19 @@ into the list's ``field_id`` and the install's ``operator_id`` and back.
   last N days); without ``within`` it is ``gte 0 day`` (at least 0 days ago: ever).
 - Values are trimmed (the server trims every input) and conditions de-duplicated the way the
   server does, so what is compared is what the server keeps. Anything with no canonical
-  equivalent is read back as ``native:`` (see README_SECTION.md for both native forms).
+  equivalent is read back as ``native:`` (the README's MailWizz section shows both forms).
+- A canonical rule is accepted (and read back) only where MailWizz means by it what the
+  canonical language says (:func:`literal_problem`): no LIKE wildcards in contains /
+  starts_with / ends_with, no value tags (``[DATE]``...), no decimals where the server
+  compares numbers, and gt/lt only against a whole number. Stored conditions that would not
+  read back as such a rule, ``greater``/``less`` (see ``OPS_BY_SLUG``), and conditions on a
+  custom field whose tag is a standard field name (``STATUS``) are read back as
+  ``native:``, so ``import`` never writes a rule that ``validate`` refuses.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -43,6 +51,7 @@ __all__ = [
     "FIELD_BY_TAG",
     "SLUGS",
     "STANDARD_TAGS",
+    "UNSTORABLE_FIELDS",
     "CampaignCondition",
     "Compiled",
     "Condition",
@@ -52,6 +61,7 @@ __all__ = [
     "compile_rules",
     "decompile",
     "field_tag",
+    "literal_problem",
     "lower",
 ]
 
@@ -72,7 +82,12 @@ SLUGS: dict[str, str] = {
     "lt": "less",
 }
 """Canonical operator -> condition-operator slug (ids are resolved at run time)."""
-OPS_BY_SLUG = {slug: op for op, slug in SLUGS.items()}
+OPS_BY_SLUG = {slug: op for op, slug in SLUGS.items() if op not in ("gt", "lt")}
+"""Slugs read back as canonical operators. ``greater``/``less`` are always read back as
+``native:``: MailWizz list fields are text (or dropdown) fields, ``import`` declares a
+field with its live type, and a text field takes no ``gt``/``lt``; so a canonical ``gt``
+read back would make ``import`` write a rule ``validate`` refuses. (A declared ``gt`` on a
+``number`` field compares equal to it: both sides go through :func:`canonicalise`.)"""
 EMPTY_VALUE = "[EMPTY]"
 EMPTINESS: dict[str, str] = {"empty": "is", "not_empty": "is-not"}
 
@@ -91,6 +106,57 @@ CONDITION_KEYS = frozenset({"field", "field_id", "operator", "operator_id", "val
 CAMPAIGN_KEYS = frozenset(
     {"action", "campaign_id", "time_comparison_operator", "time_value", "time_unit"}
 )
+
+
+LIKE_OPERATORS = frozenset({"contains", "not_contains", "starts_with", "ends_with"})
+"""Canonical operators MailWizz evaluates with SQL ``LIKE`` (``%value%``, ``value%``...)."""
+LIKE_SPECIAL = ("%", "_", "\\")
+"""Characters a ``LIKE`` pattern does not read literally. MailWizz does not escape ``%``
+and ``_`` (providers/mailwizz.md, section 4); the backslash is MySQL's default ``LIKE``
+escape character (the fact file is silent on it: refused too, the safe choice)."""
+NUMERIC_OPERATORS = frozenset({"equals", "not_equals", "gt", "lt"})
+"""Canonical operators whose slugs (is, is-not, greater, less) compare numerically when the
+value is numeric: MailWizz 2.7.2 (``ListSegment``) then casts both sides ``AS SIGNED``, so
+a decimal is compared as a whole number (``3.5`` means ``3``), and compares text otherwise."""
+NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""PHP's ``is_numeric`` for trimmed text (what the server tests before it casts)."""
+WHOLE = re.compile(r"[+-]?\d+")
+VALUE_TAG = re.compile(
+    r"\[(EMPTY|DATETIME|DATE|BIRTHDAY|(PAST|FUTURE)_(MINUTES|HOURS|DAYS)_\d+"
+    r"|BIRTHDAY_FUTURE_DAYS_\d+)\]"
+)
+"""The documented dynamic value tags (providers/mailwizz.md, section 4): the server
+replaces them when it evaluates a segment, so a value holding one is not literal text."""
+
+
+def literal_problem(op: str, value: str) -> str | None:
+    """Why MailWizz would not read canonical ``op`` with the (trimmed) ``value`` as the
+    canonical language means it, or None when it would."""
+    tag = VALUE_TAG.search(value)
+    if tag is not None:
+        return (
+            f"the value {value!r} holds the MailWizz value tag {tag.group(0)}, which the "
+            "server replaces when it evaluates the segment (use op: empty for [EMPTY], or a "
+            "native: condition to mean the tag)"
+        )
+    if op in LIKE_OPERATORS and any(mark in value for mark in LIKE_SPECIAL):
+        return (
+            f"the value {value!r} holds '%', '_' or '\\', which MailWizz puts unescaped into "
+            f"an SQL LIKE pattern for {op} (any text, any one character, an escape), so it "
+            "would not match literally; use equals, or a native: condition to mean the pattern"
+        )
+    if op in ("gt", "lt") and not WHOLE.fullmatch(value):
+        return (
+            f"{op} needs a whole number: MailWizz compares numerically only when the value is "
+            f"a number, compares text otherwise, and compares decimals as whole numbers, so "
+            f"{value!r} would not mean {op}"
+        )
+    if op in NUMERIC_OPERATORS and NUMERIC.fullmatch(value) and not WHOLE.fullmatch(value):
+        return (
+            f"MailWizz compares a numeric value as a whole number (it casts both sides AS "
+            f"SIGNED), so {value!r} would match other numbers too; use a whole number"
+        )
+    return None
 
 
 class Untranslatable(ProviderError):
@@ -191,7 +257,11 @@ def _field_condition(rule: FieldRule) -> Condition:
         known = ", ".join([*SLUGS, *EMPTINESS])
         raise Untranslatable(f"operator {rule.op!r} has no MailWizz equivalent (it has: {known})")
     scalar: Scalar | None = rule.value if not isinstance(rule.value, tuple) else None
-    return Condition(tag=tag, slug=slug, value=_value(scalar))
+    value = _value(scalar)
+    problem = literal_problem(rule.op, value)
+    if problem is not None:
+        raise Untranslatable(problem)
+    return Condition(tag=tag, slug=slug, value=value)
 
 
 def _digits(value: JSONValue, what: str) -> str:
@@ -307,14 +377,21 @@ def compile_rules(match: str, rules: Sequence[Rule]) -> Compiled:
 # -- stored -> canonical ---------------------------------------------------------------------
 
 
+def _standard_named(tag: str) -> bool:
+    """A custom field whose merge tag reads as a standard field's name (``STATUS``,
+    ``NAME``): a canonical rule on it would mean the standard field."""
+    return tag.upper() not in FIELD_BY_TAG and tag.casefold() in STANDARD_FIELDS
+
+
 def _condition_rule(condition: Condition) -> Rule:
-    if condition.tag and condition.slug:
+    if condition.tag and condition.slug and not _standard_named(condition.tag):
         name = FIELD_BY_TAG.get(condition.tag.upper(), condition.tag)
         if condition.value == EMPTY_VALUE and condition.slug in OPS_EMPTINESS:
             return FieldRule(field=name, op=OPS_EMPTINESS[condition.slug])
         op = OPS_BY_SLUG.get(condition.slug)
-        if op is not None and condition.value.strip():
-            return FieldRule.model_validate({"field": name, "op": op, "value": condition.value})
+        value = condition.value.strip()
+        if op is not None and value and literal_problem(op, value) is None:
+            return FieldRule.model_validate({"field": name, "op": op, "value": value})
     native: dict[str, JSONValue] = {}
     native.update({"field": condition.tag} if condition.tag else {"field_id": condition.field_id})
     if condition.slug:

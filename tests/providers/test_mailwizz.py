@@ -28,6 +28,7 @@ from tests.providers.contract import (
 )
 from tests.providers.fakes import FakeClock
 from tests.providers.fakes.mailwizz import BASE_URL, FakeMailWizz, php_decode
+from tests.providers.promise import FieldSpec, PromiseHarness, promise_test
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY: dict[str, type[Provider]] = {"mailwizz": MailWizzProvider}
@@ -112,25 +113,27 @@ class TestMailWizzContract(HttpContract):
         return MailWizzHarness(no_real_http)
 
     def test_plan_apply_then_plan_is_empty(self, session: Session) -> None:
-        """From nothing: the list is created, the field cannot be (a clear failure, and its
-        segment is skipped); once someone creates the field, apply finishes the job."""
+        """From nothing: apply could create the list but not its Frequency field (the API
+        has no call for it), so plan refuses before any write, naming the field and the
+        merge tag to create; once someone creates both in MailWizz, apply does the rest."""
         harness = session.harness
         assert isinstance(harness, MailWizzHarness)
         harness.fake.lists.clear()
         session.write(lists_yaml())
+        with pytest.raises(ConfigError) as caught:
+            session.plan()
+        message = str(caught.value)
+        assert "reconciler.yaml:16:" in message  # the field's name in fields:
+        assert 'field "Frequency" does not exist in list "Newsletter"' in message
+        assert "create it in MailWizz with the merge tag FREQUENCY" in message
+        assert "Dropdown field with the options Weekly, Monthly" in message
+        assert not harness.fake.writes()
+        harness.provision_field(harness.fake.add_list(LIST))
         first, result = session.apply()
         assert actions(first) == [
-            ("create_list", None),
-            ("create_field", None),
             ("create_segment", "Gmail"),
             ("create_segment", "Weekly 2024"),
         ]
-        statuses = [o.status for o in result.outcomes]
-        assert statuses == ["applied", "failed", "applied", "skipped"]
-        assert "create it in the list's fields in MailWizz" in result.outcomes[1].message
-        harness.provision_field(harness.fake.list_uid(LIST))
-        again, result = session.apply()
-        assert actions(again) == [("create_segment", "Weekly 2024")]
         assert result.ok, result.outcomes
         assert session.plan().is_empty
 
@@ -415,8 +418,8 @@ def test_mailwizz_cli_validate_refuses_what_it_cannot_store(session: Session) ->
     result = _cli(session.root, "validate")
     assert result.exit_code == 1
     out = result.output
-    assert "field 'date_subscribed' is not a MailWizz list field" in out
-    assert "operator 'gte' is not supported for text field 'email'" in out
+    assert "rules cannot test the standard field 'date_subscribed'" in out
+    assert "operator 'gte' is not supported for the standard field 'email'" in out
     assert "must be a whole number" in out
     assert "list membership rules are not supported" in out
     assert "'not_in' an all-group" in out
@@ -426,15 +429,37 @@ def test_mailwizz_cli_validate_refuses_what_it_cannot_store(session: Session) ->
 # -- lists, fields, deletes, conflicts, versions -------------------------------------------------
 
 
-def test_mailwizz_missing_list_without_defaults_is_a_clear_error(
+NO_FIELDS = """\
+lists:
+  - name: Newsletter
+    segments:
+      - name: Org
+        rules:
+          - {field: email, op: ends_with, value: .org}
+"""
+
+
+def test_mailwizz_missing_list_without_defaults_is_refused_by_plan(
     session: Session, harness: MailWizzHarness, fake: FakeMailWizz
 ) -> None:
     fake.lists.clear()
     harness.list_defaults = False
-    session.write(lists_yaml())
-    _, result = session.apply()
-    assert result.outcomes[0].status == "failed"
-    assert "needs from_name, from_email and reply_to" in result.outcomes[0].message
+    session.write(NO_FIELDS)
+    result = _cli(session.root, "plan")
+    assert result.exit_code == 1
+    assert "reconciler.yaml:10:5:" in result.output  # the list's name
+    assert "needs from_name, from_email and reply_to" in result.output
+    assert not fake.writes()
+
+
+def test_mailwizz_list_name_mailwizz_refuses_is_refused_by_plan(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    fake.lists.clear()
+    session.write(NO_FIELDS.replace("name: Newsletter", "name: N"))
+    result = _cli(session.root, "plan")
+    assert result.exit_code == 1
+    assert "MailWizz list names need at least 2 characters" in result.output
     assert not fake.writes()
 
 
@@ -443,14 +468,10 @@ def test_mailwizz_created_list_carries_the_defaults(
 ) -> None:
     fake.lists.clear()
     harness.extra = "company: {name: Example Ltd, country: Wales}"
-    session.write(lists_yaml(one("          - {field: email, op: ends_with, value: .org}\n")))
+    session.write(NO_FIELDS)
     _, result = session.apply()
     statuses = [(o.change.action.value, o.status) for o in result.outcomes]
-    assert statuses == [
-        ("create_list", "applied"),
-        ("create_field", "failed"),  # Frequency: no documented call creates fields
-        ("create_segment", "applied"),
-    ]
+    assert statuses == [("create_list", "applied"), ("create_segment", "applied")]
     form = forms(fake, "POST")[0]
     assert form["general"] == {"name": LIST, "description": LIST}
     assert form["defaults"] == {
@@ -459,6 +480,26 @@ def test_mailwizz_created_list_carries_the_defaults(
         "reply_to": "news@example.com",
     }
     assert form["company"] == {"name": "Example Ltd", "country": "Wales"}
+    assert session.plan().is_empty
+
+
+def test_mailwizz_missing_field_is_refused_by_plan_naming_the_tag(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """The list exists without the declared Score field: plan refuses (exit 1, file:line)
+    instead of planning a create_field that apply could not carry out."""
+    session.write(
+        lists_yaml(one("          - {field: Score, op: gt, value: 5}\n")).replace(
+            "    fields:\n", "    fields:\n      - {name: Score, type: number}\n"
+        )
+    )
+    result = _cli(session.root, "plan")
+    assert result.exit_code == 1, result.output
+    assert "reconciler.yaml:16:10:" in result.output  # the field's name
+    assert 'field "Score" does not exist in list "Newsletter"' in result.output
+    assert "create it in MailWizz with the merge tag SCORE, as a Text field" in result.output
+    assert "create_field" not in result.output
+    assert not fake.writes()
 
 
 def test_mailwizz_delete_is_soft_and_hidden_from_the_next_plan(
@@ -484,22 +525,19 @@ def test_mailwizz_two_live_segments_with_one_name_are_a_conflict(
     assert first in str(caught.value) and second in str(caught.value)
 
 
-@pytest.mark.parametrize("populated", [True, False], ids=["read", "write"])
-def test_mailwizz_install_older_than_2_3_8_is_named(
+@pytest.mark.parametrize("populated", [True, False], ids=["segments", "no segments"])
+def test_mailwizz_install_older_than_2_3_8_is_named_by_plan(
     session: Session, fake: FakeMailWizz, populated: bool
 ) -> None:
+    """Reading a segment (with segments) or the condition operators (check_change, without
+    any) hits a route 2.3.8 added: plan names the version before any write."""
     uid = fake.list_uid(LIST)
     if populated:
         fake.add_segment(uid, "Gmail", [(fake.field_id(uid, "EMAIL"), "3", "@gmail.com")])
     fake.version = (2, 1, 13)
     session.write(lists_yaml())
-    if populated:
-        with pytest.raises(ApiError, match=r"2\.3\.8"):
-            session.plan()
-        return
-    _, result = session.apply()
-    assert all(o.status == "failed" for o in result.outcomes)
-    assert "need MailWizz 2.3.8 or newer" in result.outcomes[0].message
+    with pytest.raises(ApiError, match=r"need MailWizz 2\.3\.8 or newer"):
+        session.plan()
     assert not fake.writes()
 
 
@@ -547,7 +585,7 @@ def test_mailwizz_example_validates_and_plans(
     fake.mount(no_real_http)
     uid = fake.add_list("Newsletter")
     fake.add_field(uid, "FREQUENCY", "Frequency", "dropdown", ["Weekly", "Emergency Only"])
-    fake.add_field(uid, "AGE", "Age", "number")
+    fake.add_field(uid, "AGE", "Age")  # a number lives in a text field
     monkeypatch.setenv("MAILWIZZ_API_KEY", fake.api_key)
     monkeypatch.setenv("MAILWIZZ_URL", BASE_URL)
     shutil.copy(ROOT / "examples" / "mailwizz" / "reconciler.yaml", tmp_path)
@@ -575,3 +613,267 @@ def test_mailwizz_pagination_that_never_advances_is_refused() -> None:
         pytest.raises(ApiError, match="next_page 1 after page 1"),
     ):
         MailWizzApi(http).lists()
+
+
+# -- issue 8: what validate and plan accept, apply writes; what import writes, plans clean -----
+
+
+def imported(session: Session) -> Any:
+    """``reconciler import`` of the target, through the CLI (notes go to stderr)."""
+    result = _cli(session.root, "import", "--target", "main")
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def adopt(session: Session, text: str) -> None:
+    """Use the imported YAML as the configuration: it validates and plans to nothing."""
+    session.write(text)
+    checked = _cli(session.root, "validate")
+    assert checked.exit_code == 0, checked.output
+    planned = _cli(session.root, "plan", "--detailed-exitcode")
+    assert planned.exit_code == 0, planned.output
+
+
+@pytest.mark.parametrize("op", ["contains", "not_contains", "starts_with", "ends_with"])
+@pytest.mark.parametrize("value", ["50%", "a_b", "back\\\\slash"])
+def test_mailwizz_like_wildcards_are_refused_by_validate(
+    session: Session, fake: FakeMailWizz, op: str, value: str
+) -> None:
+    """MailWizz does not escape LIKE wildcards: offline, located, with the reason."""
+    session.write(lists_yaml(one(f"          - {{field: email, op: {op}, value: '{value}'}}\n")))
+    fake.requests.clear()
+    result = _cli(session.root, "validate")
+    assert result.exit_code == 1
+    assert "reconciler.yaml:18:" in result.output  # the segment
+    assert f"which MailWizz puts unescaped into an SQL LIKE pattern for {op}" in result.output
+    assert not fake.requests  # offline
+
+
+def test_mailwizz_like_pattern_as_native_is_stored_as_written(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    rules = "          - native: {field: EMAIL, operator: contains, value: '50%'}\n"
+    applied(session, lists_yaml(one(rules)))
+    (form,) = forms(fake, "POST")
+    assert form["conditions"]["0"]["value"] == "50%"
+    assert form["conditions"]["0"]["operator_id"] == "3"
+    assert session.plan().is_empty
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ("{field: Frequency, op: equals, value: '[DATE]'}", "value tag [DATE]"),
+        ("{field: email, op: equals, value: '[EMPTY]'}", "use op: empty"),
+        ("{field: Frequency, op: in, value: [Weekly, 2.5]}", "as a whole number"),
+    ],
+)
+def test_mailwizz_values_the_server_reads_otherwise_are_refused_by_validate(
+    session: Session, rule: str, reason: str
+) -> None:
+    session.write(lists_yaml(one(f"          - {rule}\n", match="any")))
+    result = _cli(session.root, "validate")
+    assert result.exit_code == 1
+    assert reason in result.output
+
+
+def test_mailwizz_gt_needs_a_whole_number_on_a_number_field(session: Session) -> None:
+    block = lists_yaml(one("          - {field: Age, op: gt, value: adult}\n")).replace(
+        "    fields:\n", "    fields:\n      - {name: Age, type: number}\n"
+    )
+    session.write(block)
+    result = _cli(session.root, "validate")
+    assert result.exit_code == 1
+    assert "gt needs a whole number" in result.output
+
+
+def test_mailwizz_gt_on_a_number_field_is_greater_and_imports_as_native(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """A declared number field is a text field in MailWizz; gt is 'greater' against a whole
+    number. Import reads it back native (the live field is text, which takes no gt)."""
+    uid = fake.list_uid(LIST)
+    fake.add_field(uid, "AGE", "Age")
+    block = lists_yaml(one("          - {field: Age, op: gt, value: 17}\n")).replace(
+        "    fields:\n", "    fields:\n      - {name: Age, type: number}\n"
+    )
+    applied(session, block)
+    (form,) = forms(fake, "POST")
+    assert form["conditions"]["0"] == {
+        "field_id": fake.field_id(uid, "AGE"),
+        "operator_id": "7",
+        "value": "17",
+    }
+    assert session.plan().is_empty
+    text = imported(session).stdout
+    assert '- {native: {field: AGE, operator: greater, value: "17"}}' in text
+    assert "AGE" not in text.split("segments:")[0]  # no field declared for a native rule
+    adopt(session, text)
+
+
+def test_mailwizz_conditions_not_meant_literally_import_as_native(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """Stored LIKE wildcards, greater/less (numeric or not), value tags and decimals read
+    back native, so import writes YAML that validates and plans clean."""
+    uid = fake.list_uid(LIST)
+    email, freq = fake.field_id(uid, "EMAIL"), fake.field_id(uid, "FREQUENCY")
+    note = fake.add_field(uid, "NOTE", "Note")
+    fake.add_segment(uid, "Patterns", [(email, "3", "a_b"), (note, "6", "50%")], "any")
+    fake.add_segment(uid, "Compared", [(note, "7", "5"), (note, "8", "abc")])
+    fake.add_segment(uid, "Tagged", [(note, "1", "[DATE]"), (freq, "2", "3.5")], "any")
+    fake.add_segment(uid, "Plain", [(note, "3", "ab"), (freq, "1", "Weekly")])
+    session.write(lists_yaml("      []\n"))
+    result = imported(session)
+    text = result.stdout
+    assert "Not imported" not in text and "Note:" not in result.stderr
+    for native in (
+        "{native: {field: EMAIL, operator: contains, value: a_b}}",
+        "{native: {field: NOTE, operator: ends, value: 50%}}",
+        '{native: {field: NOTE, operator: greater, value: "5"}}',
+        "{native: {field: NOTE, operator: less, value: abc}}",
+        '{native: {field: NOTE, operator: is, value: "[DATE]"}}',
+        '{native: {field: FREQUENCY, operator: is-not, value: "3.5"}}',
+    ):
+        assert native in text, text
+    assert "{field: NOTE, op: contains, value: ab}" in text
+    assert "{name: NOTE, type: text}" in text  # declared for the canonical rule only
+    adopt(session, text)
+
+
+def test_mailwizz_field_tagged_like_a_standard_field_imports_as_native(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """A custom field tagged STATUS is not the standard field status: its conditions read
+    back native, the field is not declared, and the import plans clean."""
+    uid = fake.list_uid(LIST)
+    status = fake.add_field(uid, "STATUS", "Status")
+    name = fake.add_field(uid, "NAME", "Name", "dropdown", ["a", "b"])
+    fake.add_segment(uid, "Active", [(status, "1", "active"), (name, "2", "[EMPTY]")])
+    session.write(lists_yaml("      []\n"))
+    text = imported(session).stdout
+    assert "- {native: {field: STATUS, operator: is, value: active}}" in text
+    assert '- {native: {field: NAME, operator: is-not, value: "[EMPTY]"}}' in text
+    assert "fields:" not in text and "field: status" not in text
+    adopt(session, text)
+    assert fake.writes() == []
+
+
+def test_mailwizz_import_leaves_out_a_segment_over_the_limit(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """A live segment over the target's max_segment_conditions (an admin lowered it, or
+    the target's setting is lower) is written as a comment saying why; plan then reports
+    it as unmanaged, not as a change."""
+    uid = fake.list_uid(LIST)
+    email = fake.field_id(uid, "EMAIL")
+    big = fake.add_segment(uid, "Big", [(email, "3", f"@x{n}.com") for n in range(4)], "any")
+    fake.add_segment(uid, "Small", [(email, "3", "@y.com")])
+    session.write(lists_yaml("      []\n"))
+    result = imported(session)
+    reason = "the rules need 4 conditions, more than this provider's limit of 3"
+    assert f'segment "Big" (id {big}) not imported: ' in result.stderr
+    assert reason in result.stderr
+    assert f'# Not imported: "Big" (id {big}): ' in result.stdout
+    assert "#   - name: Big" in result.stdout
+    assert "  - name: Small" in result.stdout
+    adopt(session, result.stdout)
+    current = session.plan()
+    assert current.is_empty
+    assert [u.segment for u in current.unmanaged] == ["Big"]
+
+
+def test_mailwizz_import_of_two_segments_with_one_name_keeps_the_first(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """MailWizz allows duplicate names: import writes the first (the oldest, as listed),
+    the other as a comment with the reason, and says so on stderr."""
+    uid = fake.list_uid(LIST)
+    email = fake.field_id(uid, "EMAIL")
+    first = fake.add_segment(uid, "Gmail", [(email, "3", "@gmail.com")])
+    second = fake.add_segment(uid, "Gmail", [(email, "6", "@gmail.com")])
+    session.write(lists_yaml("      []\n"))
+    result = imported(session)
+    reason = f'another live segment (id {first}) has the name "Gmail"'
+    assert f'segment "Gmail" (id {second}) not imported: {reason}' in result.stderr
+    assert f'# Not imported: "Gmail" (id {second}): {reason}' in result.stdout
+    assert '#       - {field: email, op: ends_with, value: "@gmail.com"}' in result.stdout
+    assert result.stdout.count("\n      - name: Gmail\n") == 1  # the oldest, not commented
+    assert '- {field: email, op: contains, value: "@gmail.com"}' in result.stdout
+    session.write(result.stdout)
+    assert _cli(session.root, "validate").exit_code == 0
+    with pytest.raises(ConflictError):  # as the comment says, until one is renamed
+        session.plan()
+
+
+def test_mailwizz_plan_refuses_what_apply_could_not_translate(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    """check_change translates every change as apply would, against the fetched fields
+    and the install's operators: a field of another list or a tag the list lacks is
+    refused by plan, located, before any write."""
+    other = fake.add_list("Other")
+    foreign = fake.field_id(other, "EMAIL")
+    rules = (
+        f"          - native: {{field_id: {foreign}, operator: contains, value: x}}\n"
+        "          - native: {field: COLOUR, operator: is, value: red}\n"
+    )
+    session.write(lists_yaml(one(rules, match="any")))
+    assert _cli(session.root, "validate").exit_code == 0
+    result = _cli(session.root, "plan")
+    assert result.exit_code == 1
+    assert "reconciler.yaml:20:9:" in result.output  # the segment's rules
+    assert 'segment "Seg" cannot be written to list "Newsletter" in MailWizz' in result.output
+    assert f"field_id {foreign} is not a field of the list" in result.output
+    assert "the list has no field tagged COLOUR" in result.output
+    assert not fake.writes()
+
+
+def test_mailwizz_plan_reads_the_operators_when_no_segment_did(
+    session: Session, fake: FakeMailWizz
+) -> None:
+    session.write(lists_yaml())
+    assert session.plan().changes
+    paths = [r.url.path for r in fake.requests]
+    assert paths.count("/api/lists/segments/condition-operators") == 1
+    assert not fake.writes()
+
+
+# -- the promise: what validate and plan accept, apply writes -------------------------------------
+
+
+class MailWizzPromise(PromiseHarness):
+    """Both lists exist with every declared field (MailWizz cannot create fields: an
+    operator creates them in MailWizz); numbers and dates live in text fields. The main
+    list also holds live segments no generated name matches, that the canonical language
+    cannot say (import must write them as native: or leave them out, and plan clean)."""
+
+    fields = (
+        FieldSpec("Frequency", "select", ("Weekly", "Monthly"), ("Weekly", "Monthly")),
+        FieldSpec("Score", "number"),
+        FieldSpec("Joined", "date"),
+        FieldSpec("Note", "text"),
+    )
+    campaigns = ("42", "100")
+
+    def harness(self, router: respx.MockRouter, root: Path) -> ProviderHarness:
+        harness = MailWizzHarness(router, provision=False)
+        fake = harness.fake
+        for name in self.lists:
+            uid = fake.add_list(name)
+            harness.provision_field(uid)
+            for tag in ("SCORE", "JOINED", "NOTE"):
+                fake.add_field(uid, tag, tag.title())
+        uid = fake.list_uid(LIST)
+        status = fake.add_field(uid, "STATUS", "Status")
+        email, score, note = (fake.field_id(uid, tag) for tag in ("EMAIL", "SCORE", "NOTE"))
+        fake.add_segment(uid, "Live status", [(status, "1", "active")])
+        fake.add_segment(uid, "Live patterns", [(email, "3", "a_b"), (note, "5", "50%")], "any")
+        fake.add_segment(uid, "Live numbers", [(score, "7", "5"), (note, "8", "abc")])
+        fake.add_segment(uid, "Live tags", [(note, "1", "[DATE]"), (score, "2", "3.5")], "any")
+        over = [(email, "3", f"@x{n}.com") for n in range(4)]
+        fake.add_segment(uid, "Live over the limit", over, "any")
+        return harness
+
+
+test_mailwizz_promise = promise_test(MailWizzPromise(), examples=30)

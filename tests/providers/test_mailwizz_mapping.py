@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -55,8 +56,6 @@ OPERATOR_MAP = [
     ("not_contains", "a", "not-contains", "a"),
     ("starts_with", "a", "starts", "a"),
     ("ends_with", "a", "ends", "a"),
-    ("gt", 5, "greater", "5"),
-    ("lt", 5.0, "less", "5"),
     ("empty", None, "is", "[EMPTY]"),
     ("not_empty", None, "is-not", "[EMPTY]"),
 ]
@@ -69,6 +68,79 @@ def test_mailwizz_operator_map_round_trips(op: str, value: Any, slug: str, store
     assert condition == mapping.Condition(tag="PLAN", slug=slug, value=stored)
     _, (back,) = mapping.decompile(mapping.Compiled("all", (condition,)))
     assert back == make_rule("PLAN", op, None if value is None else stored)
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "slug", "stored"),
+    [("gt", 5, "greater", "5"), ("lt", 5.0, "less", "5"), ("gt", "-7", "greater", "-7")],
+)
+def test_mailwizz_gt_lt_are_stored_and_read_back_native(
+    op: str, value: Any, slug: str, stored: str
+) -> None:
+    """greater/less on a MailWizz (text) field read back native: import declares a field with
+    its live type, text, which takes no gt/lt, so a canonical gt would not validate."""
+    condition = mapping.compile_leaf(make_rule("Score", op, value))
+    assert condition == mapping.Condition(tag="SCORE", slug=slug, value=stored)
+    _, (back,) = mapping.decompile(mapping.Compiled("all", (condition,)))
+    assert back == native(field="SCORE", operator=slug, value=stored)
+    assert mapping.compile_leaf(back) == condition
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "reason"),
+    [
+        ("contains", "50%", "SQL LIKE pattern"),
+        ("not_contains", "a_b", "SQL LIKE pattern"),
+        ("starts_with", "x%", "SQL LIKE pattern"),
+        ("ends_with", "_x", "SQL LIKE pattern"),
+        ("contains", "a\\b", "SQL LIKE pattern"),
+        ("gt", "abc", "needs a whole number"),
+        ("lt", 3.5, "needs a whole number"),
+        ("gt", "1e3", "needs a whole number"),
+        ("equals", 3.5, "as a whole number"),
+        ("not_equals", "-.5", "as a whole number"),
+        ("equals", "[EMPTY]", "value tag [EMPTY]"),
+        ("equals", "[DATE]", "value tag [DATE]"),
+        ("contains", "since [PAST_DAYS_7]", "value tag [PAST_DAYS_7]"),
+    ],
+)
+def test_mailwizz_values_it_would_not_read_literally_are_refused(
+    op: str, value: Any, reason: str
+) -> None:
+    with pytest.raises(mapping.Untranslatable, match=re.escape(reason)):
+        mapping.compile_leaf(make_rule("Note", op, value))
+
+
+@pytest.mark.parametrize(
+    ("slug", "value"),
+    [
+        ("contains", "50%"),
+        ("not-contains", "a_b"),
+        ("starts", "x%"),
+        ("ends", "a\\b"),
+        ("is", "3.5"),
+        ("is-not", "[DATE]"),
+        ("contains", "[EMPTY]"),
+        ("greater", "abc"),
+        ("less", "5"),
+    ],
+)
+def test_mailwizz_conditions_not_meant_literally_read_back_native(slug: str, value: str) -> None:
+    condition = mapping.Condition(tag="NOTE", slug=slug, value=value)
+    _, (back,) = mapping.decompile(mapping.Compiled("all", (condition,)))
+    assert back == native(field="NOTE", operator=slug, value=value)
+    assert mapping.compile_leaf(back) == condition
+    assert mapping.canonicalise("all", (back,)) == ("all", (back,))
+
+
+@pytest.mark.parametrize("tag", ["STATUS", "Name", "DATE_SUBSCRIBED", "FIRST_NAME"])
+def test_mailwizz_custom_fields_named_like_standard_fields_read_back_native(tag: str) -> None:
+    condition = mapping.Condition(tag=tag, slug="is", value="active")
+    _, (back,) = mapping.decompile(mapping.Compiled("all", (condition,)))
+    assert back == native(field=tag, operator="is", value="active")
+    empty = mapping.Condition(tag=tag, slug="is", value="[EMPTY]")
+    _, (back,) = mapping.decompile(mapping.Compiled("all", (empty,)))
+    assert isinstance(back, NativeRule)
 
 
 @pytest.mark.parametrize(
@@ -244,8 +316,12 @@ def test_mailwizz_duplicates_are_dropped_like_the_server() -> None:
     assert compiled.count == 2
 
 
-def test_mailwizz_equals_empty_tag_compares_as_empty() -> None:
-    declared = mapping.canonicalise("all", (make_rule("email", "equals", "[EMPTY]"),))
+def test_mailwizz_empty_tag_is_written_only_for_empty() -> None:
+    """``is [EMPTY]`` reads back as ``empty``; ``equals "[EMPTY]"`` would be read by the
+    server as "is empty" too, so it is refused (and the native form compares as empty)."""
+    with pytest.raises(mapping.Untranslatable, match="use op: empty"):
+        mapping.compile_leaf(make_rule("email", "equals", "[EMPTY]"))
+    declared = mapping.canonicalise("all", (native(field="EMAIL", operator="is", value="[EMPTY]"),))
     live = mapping.canonicalise("all", (make_rule("email", "empty"),))
     assert segment_key(*declared) == segment_key(*live)
 
@@ -255,7 +331,19 @@ LEAVES = st.one_of(
         make_rule,
         st.sampled_from(["email", "First_name", "Plan", "plan"]),
         st.sampled_from([op for op, *_ in OPERATOR_MAP if op not in ("empty", "not_empty")]),
-        st.sampled_from(["a", " a ", "b", "[EMPTY]", "5", "<b>"]),
+        st.sampled_from(["a", " a ", "b", "5", "<b>"]),
+    ),
+    st.builds(
+        make_rule,
+        st.sampled_from(["Plan", "plan"]),
+        st.sampled_from(["gt", "lt"]),
+        st.sampled_from(["5", " -7 ", 42]),
+    ),
+    st.builds(
+        native,
+        field=st.sampled_from(["EMAIL", "plan"]),
+        operator=st.sampled_from(["contains", "starts", "is", "greater", "not-ends"]),
+        value=st.sampled_from(["a_b", "50%", "[DATE]", "3.5", "x"]),
     ),
     st.builds(
         make_rule, st.sampled_from(["email", "Plan"]), st.sampled_from(["empty", "not_empty"])
@@ -438,7 +526,10 @@ def test_mailwizz_422_keeps_the_servers_words() -> None:
         (make_segment("x" * 256), "longer than 255"),
         (make_segment("s", options={"a": 1}), "no options"),
         (make_segment("s", make_rule("email", "equals", "a &amp; b")), "rules[0]: value"),
-        (make_segment("s", make_rule("status", "equals", "active")), "rules[0]: field 'status'"),
+        (make_segment("s", make_rule("email", "contains", "50%")), "rules[0]: the value '50%'"),
+        (make_segment("s", make_rule("Plan", "in", ["a", "3.5"])), "rules[0]: MailWizz compares"),
+        (make_segment("s", make_rule("Score", "gt", "x")), "rules[0]: gt needs a whole number"),
+        (make_segment("s", make_rule("Note", "equals", "[DATE]")), "rules[0]: the value '[DATE]'"),
         (make_segment("s", behaviour("opened", "c1")), "rules[0]: a MailWizz campaign"),
         (make_segment("s", native(field="EMAIL")), "rules[0]: a native condition"),
         (
@@ -457,10 +548,25 @@ def test_mailwizz_storable_segments_have_no_offline_problems() -> None:
         "Fine",
         make_rule("email", "gte", "a"),  # the core reports operators; not repeated here
         {"list": "VIP"},  # and membership
+        make_rule("status", "equals", "active"),  # and standard fields MailWizz lacks
         make_rule("Plan", "in", ["a", "b"]),
+        native(field="EMAIL", operator="contains", value="50%"),  # a pattern, meant
         match="any",
     )
     assert checks.offline_problems(segment) == []
+
+
+@pytest.mark.parametrize("field", ["name", "date_subscribed", "status"])
+def test_mailwizz_standard_fields_without_list_fields_take_no_rules(field: str) -> None:
+    from providers.mailwizz import CAPABILITIES
+    from reconciler.shapes import check_segment
+
+    (problem,) = check_segment(make_segment("s", make_rule(field, "empty")), CAPABILITIES, {})
+    assert problem.path == ("rules", 0, "op")
+    assert f"rules cannot test the standard field '{field}'" in problem.message
+    for usable in ("email", "first_name", "last_name"):
+        segment = make_segment("s", make_rule(usable, "starts_with", "a"))
+        assert check_segment(segment, CAPABILITIES, {}) == []
 
 
 def test_mailwizz_limit_problem() -> None:
