@@ -2,13 +2,17 @@
 
 ``api.py`` speaks HTTP (typed endpoint calls; OAuth2 client credentials come from the
 shared ``providers._http.oauth``), ``leaves.py`` / ``mapping.py`` translate canonical rules
-to filters and back, ``checks.py`` says offline what cannot be stored; this module joins
-them into the provider.
+to filters and back, ``checks.py`` says offline what cannot be stored, ``planned.py`` what a
+plan's changes would meet in the live state; this module joins them into the provider.
 
 - A declared list is a segment category (bundle ``segment``), found by title; its segments
   are the segments in that category. ``create_list`` creates the category.
-- Fields are the published, listable contact fields, by alias (label as a fallback).
+- Fields are the published, listable contact fields of the whole instance
+  (``field_scope: account``: ``LiveState.account_fields``, and on every list for import),
+  by alias, or by label where no other field claims it.
 - Fetch reads every page of categories, contact fields and segments (one scan for all lists).
+- ``check_change`` translates every planned change as ``apply`` will, in plan order, against
+  what the fetch read and what earlier changes create; ``plan`` refuses what it finds.
 - Changes: create is one POST with every filter; update (rename, rules, options) is one
   PATCH with the complete filter list, so rules are replaced in one call and never left
   empty; delete is one DELETE. PUT is never used: to an id that no longer exists it would
@@ -19,7 +23,6 @@ them into the provider.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeVar
 
@@ -42,12 +45,27 @@ from reconciler.model import (
     Rule,
     Segment,
 )
-from reconciler.plan import Action, Change
-from reconciler.provider import Capabilities, ProviderContext, Scope, settings_as, unique_names
+from reconciler.plan import Action, Change, Plan
+from reconciler.provider import (
+    Capabilities,
+    Problem,
+    ProviderContext,
+    Scope,
+    settings_as,
+    unique_names,
+)
 
-from . import checks, mapping
+from . import checks, mapping, planned
 from . import operators as ops
-from .api import Category, ContactField, MauticApi, WireSegment, classify, filters_body
+from .api import (
+    Category,
+    ContactField,
+    MauticApi,
+    WireFilter,
+    WireSegment,
+    classify,
+    filters_body,
+)
 from .leaves import FieldIndex, Segments, Untranslatable
 
 __all__ = ["CAPABILITIES", "MauticProvider", "MauticSettings"]
@@ -57,20 +75,24 @@ TOKEN_PATH = "/oauth/v2/token"
 """Where Mautic's OAuth2 server hands out client-credentials tokens (fact file 1)."""
 
 _EMPTINESS = frozenset({"empty", "not_empty"})
+_TEXT = frozenset(
+    {"equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with"}
+    | {"in", "not_in"}
+    | _EMPTINESS
+)
+_DATE = (
+    frozenset({"equals", "not_equals", "before", "after", "gt", "gte", "lt", "lte"})
+    | frozenset({"between"})
+    | _EMPTINESS
+)
 CAPABILITIES = Capabilities(
     shape="dnf",
     operators={
-        "text": frozenset(
-            {"equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with"}
-            | {"in", "not_in"}
-            | _EMPTINESS
-        ),
+        "text": _TEXT,
         "number": frozenset({"equals", "not_equals", "gt", "gte", "lt", "lte", "between"})
         | frozenset({"in", "not_in"})
         | _EMPTINESS,
-        "date": frozenset({"equals", "not_equals", "before", "after", "gt", "gte", "lt", "lte"})
-        | frozenset({"between"})
-        | _EMPTINESS,
+        "date": _DATE,
         "select": frozenset({"equals", "not_equals", "in", "not_in"}) | _EMPTINESS,
         "multiselect": frozenset({"contains", "not_contains", "in", "not_in"}) | _EMPTINESS,
         "boolean": frozenset({"equals", "not_equals"}),
@@ -88,11 +110,21 @@ CAPABILITIES = Capabilities(
         }
     ),
     field_types=frozenset({"text", "number", "date", "select", "multiselect", "boolean"}),
+    standard_operators={
+        # ``email`` is Mautic type ``email``: the text operators without ``in``/``!in``, so
+        # ``in``/``not_in`` are written as OR-ed ``=`` / AND-ed ``!=`` (exact equivalents).
+        "email": _TEXT,
+        "first_name": _TEXT,  # ``firstname``, type ``text``
+        "last_name": _TEXT,  # ``lastname``, type ``text``
+        "date_subscribed": _DATE,  # the ``date_added`` filter, type ``date``
+        "name": frozenset(),  # no Mautic equivalent
+        "status": frozenset(),  # no Mautic equivalent
+    },
+    field_scope="account",
 )
 """Per canonical field type, what the Mautic types behind it allow (operators.py has the
-wire table); a live field whose Mautic type allows less is refused before any write."""
-
-_FIELD_ALIAS = re.compile(r"[a-z][a-z0-9_]*")
+wire table); a live field whose Mautic type allows less is refused before any write.
+Contact fields belong to the whole instance (``field_scope: account``)."""
 
 
 class MauticSettings(BaseModel):
@@ -141,6 +173,12 @@ class MauticProvider(HttpProvider):
         self._fields: FieldIndex | None = None
         self._names: dict[str, str] = {}
         """Every segment id the user can see -> its name (for ``leadlist`` filters)."""
+        self._read: tuple[list[ContactField], list[WireSegment]] | None = None
+        """Every contact field and segment the last fetch read (for ``check_change``)."""
+        self._checked: tuple[Plan, dict[int, int], dict[int, list[Problem]]] | None = None
+        """The last plan checked: the plan, change id -> index, problems by index."""
+        self._generated: dict[tuple[tuple[str, JSONValue], ...], frozenset[str]] = {}
+        """Live options (as a key) -> those Mautic generated from the segment's name."""
 
     # -- the provider contract -----------------------------------------------------------
 
@@ -159,12 +197,13 @@ class MauticProvider(HttpProvider):
         segments = self.api.segments()
         self._fields = FieldIndex(fields)
         self._names = {str(s.id): s.name for s in segments}
+        self._read, self._checked, self._generated = (fields, segments), None, {}
         by_id = {c.id: c for c in categories if c.bundle in ("segment", None)}
         by_id.update({s.category.id: s.category for s in segments if s.category is not None})
         chosen = [c for c in by_id.values() if scope.includes(c.title)]
         unique_names(((c.title, str(c.id)) for c in chosen), "Mautic", "segment categories")
         self._categories = {c.title: c for c in chosen}
-        live_fields = _live_fields(fields)
+        live_fields = _live_fields(fields, self._fields)
         lists = [
             self._live_list(
                 c, [s for s in segments if s.category and s.category.id == c.id], live_fields
@@ -174,7 +213,46 @@ class MauticProvider(HttpProvider):
         self.context.progress(
             f"{self.target}: read {len(lists)} categories and {len(segments)} segments from Mautic"
         )
-        return LiveState(lists=tuple(sorted(lists, key=lambda item: item.name)))
+        return LiveState(
+            lists=tuple(sorted(lists, key=lambda item: item.name)),
+            account_fields={self.target: live_fields},
+        )
+
+    def check_change(self, change: Change, planned_: Plan) -> list[Problem]:
+        """The change translated as ``apply`` will translate it, in the plan's order, against
+        the fields and segments the last fetch read (``planned.py``); nothing is sent."""
+        if self._read is None:
+            return []
+        if self._checked is None or self._checked[0] is not planned_:
+            fields, segments = self._read
+            scoped = {c.id for c in self._categories.values()}
+            world = planned.World(fields, segments, scoped)
+            problems = planned.PlanCheck(world, self.target).run(planned_)
+            positions = {id(c): i for i, c in enumerate(planned_.changes)}
+            self._checked = (planned_, positions, problems)
+        _, positions, problems = self._checked
+        index = positions.get(id(change))
+        if index is None:  # an equal change, not the plan's own object
+            index = next((i for i, c in enumerate(planned_.changes) if c == change), -1)
+        return list(problems.get(index, ()))
+
+    def import_options(self, options: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+        """The options a person would declare: not the server's defaults (G10), not the
+        ``publicName`` and ``alias`` Mautic generated from the name (G8; an alias is kept
+        when unsure how Mautic derived it), and not a value ``validate`` refuses (markup in a
+        description, which Mautic filters): such a value is left out, so the segment is
+        still imported, and the option, never declared, is never compared nor sent."""
+        generated = self._generated.get(_options_key(options), frozenset())
+        kept: dict[str, JSONValue] = {}
+        for key, value in options.items():
+            if key in mapping.OPTION_DEFAULTS and value == mapping.OPTION_DEFAULTS[key]:
+                continue
+            if key == "description" and value in ("", None):
+                continue
+            if key in generated or checks.option_problem(key, value) is not None:
+                continue
+            kept[key] = value
+        return kept
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -218,15 +296,24 @@ class MauticProvider(HttpProvider):
         self, category: Category, segments: list[WireSegment], fields: tuple[LiveField, ...]
     ) -> LiveList:
         found = []
+        names = self._segments()
         for item in segments:
-            match, rules = mapping.from_filters(item.filters, self._fields, self._segments())
+            match, rules = mapping.from_filters(item.filters, self._fields, names)
+            options = mapping.live_options(item)
+            key = _options_key(options)
+            generated = mapping.generated_options(item)
+            # Segments with equal options may differ in name: keep what all agree on.
+            self._generated[key] = self._generated.get(key, generated) & generated
+            reason = self._unwritable(item)
             found.append(
                 LiveSegment(
                     id=str(item.id),
                     name=item.name,
                     match=match,
                     rules=rules,
-                    options=mapping.live_options(item),
+                    options=options,
+                    managed=not reason,
+                    reason=reason,
                 )
             )
         return LiveList(
@@ -236,6 +323,48 @@ class MauticProvider(HttpProvider):
             fields=fields,
             segments=tuple(found),
         )
+
+    def _unwritable(self, item: WireSegment) -> str:
+        """Why the segment, saved again with its filters as they are, would be refused by
+        Mautic (so it is never written: reported as unmanaged, never pruned unless named
+        with ``--allow-delete``), or ""."""
+        if not item.filters:
+            return (
+                "it has no filters (its contacts are added by hand, by a campaign or through "
+                "the API), and a declaration needs rules"
+            )
+        for f in item.filters:
+            problem = self._filter_unwritable(f)
+            if problem:
+                return (
+                    f"its filter on {f.field!r} {problem}, which Mautic refuses when the segment "
+                    "is saved"
+                )
+        return ""
+
+    def _filter_unwritable(self, f: WireFilter) -> str:
+        if f.operator in ops.HIDDEN_OPS:
+            return f"uses the hidden operator {f.operator!r} (G15)"
+        if f.object not in ("lead", "behaviors") or self._read is None:
+            return ""  # company fields are not read
+        fields, segments = self._read
+        if f.field == "leadlist":
+            published = {str(s.id) for s in segments if s.is_published}
+            values = f.value if isinstance(f.value, list) else [f.value]
+            missing = [str(v) for v in values if v is not None and str(v) not in published]
+            if missing:
+                return f"names segment id {', '.join(missing)}, not a published segment (G14)"
+            return ""
+        field = next((c for c in fields if c.alias == f.field), None)
+        if field is None:
+            return "" if f.field in ops.SPECIAL_FILTERS else "names no contact field or filter"
+        if not field.usable:
+            return "is on a contact field that is not published or not available for segments"
+        if field.type in ops.CHOICE_TYPES and f.operator in ("=", "!=", "in", "!in"):
+            values = f.value if isinstance(f.value, list) else [f.value]
+            if any(str(v) not in field.options for v in values if v is not None):
+                return "holds a value that is not one of the field's options"
+        return ""
 
     def _category(self, name: str) -> Category:
         """A list's category: from the last fetch, else read again."""
@@ -281,23 +410,32 @@ class MauticProvider(HttpProvider):
         self._categories[change.list] = self.api.create_category(change.list)
 
     def _create_field(self, change: Change) -> None:
+        """One POST of the declared field under its name as alias. ``plan`` refuses a name
+        that is not an alias Mautic keeps and a field that exists (``planned.py``); if one
+        appeared since, nothing is written and the change fails."""
         field = change.declared_field
-        alias = field.name.lower()
-        if not _FIELD_ALIAS.fullmatch(alias):
+        alias = planned.field_alias(field.name)
+        if not planned.FIELD_ALIAS.fullmatch(alias):
             raise ProviderError(
                 f"field {field.name!r}: Mautic fields are declared by alias (letters, digits "
-                "and '_', starting with a letter, e.g. 'purchase_count'); rename it"
+                f"and '_', starting with a letter): declare it as "
+                f"{planned.suggested_alias(field.name)!r}"
             )
-        existing = {f.alias.casefold(): f for f in self.api.contact_fields()}
-        found = existing.get(alias)
-        if found is None:
-            self.api.create_field(_field_body(field, alias))
-        elif not found.usable:
+        found = next(
+            (f for f in self.api.contact_fields() if f.alias.casefold() == alias.casefold()), None
+        )
+        if found is not None:
             raise ConflictError(
-                f"contact field {alias!r} exists but is not published or not available for "
-                "segments; publish it and enable 'Available for segments' in Mautic"
+                f"contact field {found.alias!r} already exists in Mautic (created since the plan "
+                "was made?); run plan again"
             )
+        stored = self.api.create_field(_field_body(field, alias))
         self._fields = None  # read again when next needed
+        if stored is not None and stored.alias != alias:
+            raise ConflictError(
+                f"Mautic created field {field.name!r} under the alias {stored.alias!r}, not "
+                f"{alias!r}; declare it as {stored.alias!r}"
+            )
 
     def _create_segment(self, change: Change) -> None:
         after = change.declared_segment
@@ -366,19 +504,30 @@ def _field_body(field: FieldDef, alias: str) -> dict[str, JSONValue]:
     }
 
 
-def _live_fields(fields: list[ContactField]) -> tuple[LiveField, ...]:
-    """Usable contact fields, without the ones that are canonical standard fields."""
-    standard = {alias for alias, _ in ops.STANDARD_ALIASES.values()}
-    return tuple(
-        LiveField(
-            name=f.alias,
-            type=ops.CANONICAL_TYPES.get(f.type, "text"),
-            options=f.options,
-            id=str(f.id),
+def _live_fields(fields: list[ContactField], index: FieldIndex) -> tuple[LiveField, ...]:
+    """Every usable contact field (they belong to the whole instance), by alias, typed in
+    the canonical types with the Mautic type kept as ``native_type``; a label no other
+    field claims is an alias the field answers to, so a field declared by label matches."""
+    found = []
+    for f in sorted(fields, key=lambda f: f.alias):
+        if not f.usable:
+            continue
+        label = index.label_of(f)
+        found.append(
+            LiveField(
+                name=f.alias,
+                type=ops.CANONICAL_TYPES.get(f.type, "text"),
+                options=f.options,
+                id=str(f.id),
+                native_type=f.type,
+                aliases=(label,) if label and label.casefold() != f.alias.casefold() else (),
+            )
         )
-        for f in sorted(fields, key=lambda f: f.alias)
-        if f.usable and f.alias not in standard
-    )
+    return tuple(found)
+
+
+def _options_key(options: Mapping[str, JSONValue]) -> tuple[tuple[str, JSONValue], ...]:
+    return tuple(sorted((k, v) for k, v in options.items() if isinstance(v, str | bool | None)))
 
 
 def _has_membership(rules: tuple[Rule, ...]) -> bool:

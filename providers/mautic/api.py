@@ -282,9 +282,14 @@ class MauticApi:
         )
         return self._one(Category, data, "category", "create category")
 
-    def create_field(self, body: Mapping[str, JSONValue]) -> None:
-        """Create a contact field (201, or 202 when Mautic queues the column creation)."""
-        self.http.send_json("POST", "/api/fields/contact/new", dict(body))
+    def create_field(self, body: Mapping[str, JSONValue]) -> ContactField | None:
+        """Create a contact field (201, or 202 when Mautic queues the column creation); the
+        field as stored when the answer holds it (``{"field": {...}}``), else None."""
+        data = self.http.send_json("POST", "/api/fields/contact/new", dict(body))
+        inner = data.get("field") if isinstance(data, dict) else None
+        if not isinstance(inner, dict) or "alias" not in inner:
+            return None  # the 202 answer's body is not documented
+        return self._parse(ContactField, inner, "create field")
 
     def create_segment(self, body: Mapping[str, JSONValue]) -> WireSegment:
         data = self.http.send_json("POST", "/api/segments/new", dict(body))

@@ -11,7 +11,7 @@ absolute ``datetime`` values, company fields, unknown segment ids, ...).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -50,26 +50,38 @@ NATIVE_KEYS = frozenset({"field", "object", "type", "operator", "properties"})
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
 _LIKE_OPS = frozenset({"contains", "starts_with", "ends_with", "not_contains"})
+_DATE_VALUE_OPS = frozenset({"equals", "not_equals", "gt", "gte", "lt", "lte", "before", "after"})
+_CHOICE_OPS = frozenset({"=", "!=", "in", "!in"})
 
 
 class Untranslatable(ProviderError):
-    """A canonical rule Mautic cannot store; ``reason`` says why."""
+    """A canonical rule Mautic cannot store; ``reason`` says why, ``key`` which key of the
+    rule's YAML mapping is at fault (``value``, ``op``, ``field``, ``list``), if one is."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, key: str | None = None) -> None:
         self.reason = reason
+        self.key = key
         super().__init__(reason)
 
 
 class FieldIndex:
-    """The usable contact fields by alias, and by label when no alias claims the name."""
+    """The usable contact fields by alias, and by label when no alias claims the name.
 
-    def __init__(self, fields: list[ContactField]) -> None:
+    ``choices``: whether the fields' ``properties.list`` is the real choice list (fetched
+    fields), so select values are checked against it; declared-only fields (offline) have
+    none to check against.
+    """
+
+    def __init__(self, fields: list[ContactField], choices: bool = True) -> None:
         usable = [f for f in fields if f.usable]
+        self.choices = choices
         self._by_alias = {f.alias.casefold(): f for f in usable}
         labels: dict[str, list[ContactField]] = {}
         for f in usable:
             labels.setdefault(f.label.casefold(), []).append(f)
-        self._by_label = {k: v[0] for k, v in labels.items() if len(v) == 1}
+        self._by_label = {
+            k: v[0] for k, v in labels.items() if len(v) == 1 and k not in self._by_alias
+        }
 
     def find(self, name: str) -> ContactField | None:
         folded = name.casefold()
@@ -77,6 +89,12 @@ class FieldIndex:
 
     def by_alias(self, alias: str) -> ContactField | None:
         return self._by_alias.get(alias.casefold())
+
+    def label_of(self, field: ContactField) -> str | None:
+        """The field's label if a declaration may name the field by it (unique, and no
+        other field's alias), else None."""
+        found = self._by_label.get(field.label.casefold())
+        return field.label if found is field else None
 
 
 @dataclass(frozen=True)
@@ -91,11 +109,13 @@ class Segments:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a field rule goes: the filter alias, its Mautic type, the canonical name."""
+    """Where a field rule goes: the filter alias, its Mautic type, the canonical name, and
+    the values a choice field accepts (None: not known, so not checked)."""
 
     alias: str
     type: str
     name: str
+    choices: tuple[str, ...] | None = None
 
 
 _STANDARD_BY_ALIAS = {alias: name for name, (alias, _) in ops.STANDARD_ALIASES.items()}
@@ -116,7 +136,13 @@ def resolve(name: str, fields: FieldIndex | None) -> Target | None:
     found = fields.find(name) if fields is not None else None
     if found is None:
         return None
-    return Target(found.alias, found.type, _STANDARD_BY_ALIAS.get(found.alias, found.alias))
+    checked = fields is not None and fields.choices and found.type in ops.CHOICE_TYPES
+    return Target(
+        found.alias,
+        found.type,
+        _STANDARD_BY_ALIAS.get(found.alias, found.alias),
+        found.options if checked else None,
+    )
 
 
 def wire_value(value: JSONValue) -> JSONValue:
@@ -150,15 +176,44 @@ def _scalar(rule: FieldRule, target: Target) -> str:
     if ops.family(target.type) == "boolean":
         return _boolean(rule.value)
     text = scalar_text(rule.value)
-    if rule.op in _LIKE_OPS and "%" in text:
-        raise Untranslatable(f"{text!r} holds '%', which Mautic reads as a LIKE wildcard")
-    if target.type == "datetime" and not ops.is_relative_date(text):
-        raise Untranslatable(
-            f"{text!r} is an absolute value on datetime field {target.alias!r}, which Mautic "
-            "shifts from the instance's timezone to UTC (G7); use a relative value "
-            "such as '-7 days', a date field, or native:"
-        )
+    if rule.op in _LIKE_OPS:
+        for mark in ops.LIKE_WILDCARDS:
+            if mark in text:
+                raise Untranslatable(
+                    f"{text!r} holds {mark!r}, which Mautic's {rule.op} (SQL LIKE) reads as a "
+                    "wildcard and has no documented escape; use equals, or native: with "
+                    "operator regexp",
+                    "value",
+                )
+    if ops.family(target.type) == "date" and rule.op in _DATE_VALUE_OPS:
+        if target.type == "datetime" and not ops.is_relative_date(text):
+            raise Untranslatable(
+                f"{text!r} is an absolute value on datetime field {target.alias!r}, which "
+                "Mautic shifts from the instance's timezone to UTC (G7); use a relative value "
+                "such as '-7 days', a date field, or native:",
+                "value",
+            )
+        if not ops.is_date_value(text):
+            raise Untranslatable(
+                f"{text!r} is not a date Mautic accepts (YYYY-MM-DD, or a relative value such "
+                "as 'yesterday' or '-7 days')",
+                "value",
+            )
     return text
+
+
+def _check_choices(values: list[str], target: Target) -> None:
+    """Mautic validates a choice field's value against its current choices (6.3 item 4)."""
+    if target.choices is None:
+        return
+    bad = [v for v in values if v not in target.choices]
+    if bad:
+        listed = ", ".join(repr(c) for c in target.choices) or "none"
+        raise Untranslatable(
+            f"{', '.join(repr(v) for v in bad)} is not an option of Mautic {target.type} field "
+            f"{target.alias!r} (its options: {listed}); Mautic refuses any other value",
+            "value",
+        )
 
 
 def _field_filter(rule: FieldRule, target: Target) -> WireFilter:
@@ -178,19 +233,23 @@ def _field_filter(rule: FieldRule, target: Target) -> WireFilter:
             value = _scalar(rule, target)
     if wire_op not in ops.allowed(target.type):
         raise Untranslatable(
-            f"operator {op!r} is not allowed on Mautic {target.type} field {target.alias!r}"
+            f"operator {op!r} is not allowed on Mautic {target.type} field {target.alias!r}",
+            "op",
         )
+    if wire_op in _CHOICE_OPS and value is not None:
+        _check_choices([str(v) for v in value] if isinstance(value, list) else [value], target)
     return WireFilter(field=target.alias, type=target.type, operator=wire_op, value=value)
 
 
 def _membership_filter(rule: MembershipRule, segments: Segments | None) -> WireFilter:
     if rule.op not in ("in", "not_in"):
-        raise Untranslatable(f"membership operator {rule.op!r} has no Mautic filter")
+        raise Untranslatable(f"membership operator {rule.op!r} has no Mautic filter", "op")
     found = segments.ids.get(rule.list_.casefold()) if segments is not None else None
     if found is None:
         raise Untranslatable(
-            f"no single segment named {rule.list_!r} exists yet (a membership rule names a "
-            "segment; if it is created in this run, run apply again once it exists)"
+            f"no single segment named {rule.list_!r} exists at this point (a membership rule "
+            "names one segment of the target, which must exist before the rule is written)",
+            "list",
         )
     operator = "in" if rule.op == "in" else "!in"
     return WireFilter(field="leadlist", type="leadlist", operator=operator, value=[found])
@@ -198,6 +257,12 @@ def _membership_filter(rule: MembershipRule, segments: Segments | None) -> WireF
 
 def _native_filter(rule: NativeRule) -> WireFilter:
     data = rule.native
+    if data.get("operator") in ops.HIDDEN_OPS:
+        raise Untranslatable(
+            f"operator {data['operator']!r} is hidden in Mautic's segment form and the API "
+            "rejects it (G15); write the range as two filters (gte and lte)",
+            "native",
+        )
     extra = sorted(set(data) - NATIVE_KEYS)
     if extra:
         raise Untranslatable(
@@ -224,7 +289,8 @@ def to_filter(rule: Rule, fields: FieldIndex | None, segments: Segments | None) 
         target = resolve(rule.field, fields)
         if target is None:
             raise Untranslatable(
-                f"no published contact field available for segments has the alias {rule.field!r}"
+                f"no published contact field available for segments has the alias {rule.field!r}",
+                "field",
             )
         return _field_filter(rule, target)
     if isinstance(rule, MembershipRule):
@@ -233,7 +299,7 @@ def to_filter(rule: Rule, fields: FieldIndex | None, segments: Segments | None) 
         return _native_filter(rule)
     if isinstance(rule, Group):
         raise Untranslatable("a nested group cannot be one filter")  # never after to_dnf
-    raise Untranslatable("behaviour rules have no Mautic filter; use native:")
+    raise Untranslatable("behaviour rules have no Mautic filter; use native:", "campaign")
 
 
 # -- wire -> canonical -----------------------------------------------------------------------
@@ -279,8 +345,8 @@ def _read_value(f: WireFilter, fam: str, op: str) -> JSONValue:
     text = str(wire_value(value))
     if fam == "boolean":
         return True if text in _TRUE else False if text in _FALSE else ...
-    if f.operator in ("like", "!like", "contains", "startsWith", "endsWith") and "%" in text:
-        return ...
+    if f.operator in ops.LIKE_OPS and any(mark in text for mark in ops.LIKE_WILDCARDS):
+        return ...  # a LIKE pattern, not a literal
     if f.type == "datetime" and not ops.is_relative_date(text):
         return ...
     return text
@@ -294,6 +360,8 @@ def _read_field(f: WireFilter, fields: FieldIndex | None) -> Rule | None:
     known = f.field in _STANDARD_BY_ALIAS or fields is None or fields.by_alias(f.field)
     if not known:
         return None  # a special filter (points, tags, ...) or a field no longer usable
+    if f.field not in _STANDARD_BY_ALIAS and f.field.casefold() in STANDARD_FIELDS:
+        return None  # a contact field whose alias is a standard field name (``status``)
     if fam == "date" and op in ("gt", "lt"):
         op = "after" if op == "gt" else "before"
     value = _read_value(f, fam, op)
@@ -301,16 +369,34 @@ def _read_field(f: WireFilter, fields: FieldIndex | None) -> Rule | None:
         return None
     name = _STANDARD_BY_ALIAS.get(f.field, f.field)
     try:
-        return FieldRule.model_validate({"field": name, "op": op, "value": value})
+        rule = FieldRule.model_validate({"field": name, "op": op, "value": value})
     except ValidationError:
         return None
+    return rule if _writable(rule, fields) else None
+
+
+def _writable(rule: FieldRule, fields: FieldIndex | None) -> bool:
+    """Whether ``validate`` would let the canonical reading be declared: a value the adapter
+    refuses whatever the live state (a LIKE wildcard, an absolute datetime, a date Mautic
+    does not accept) is read as ``native:`` instead. Choices are not checked: they change
+    with the live field, and a value stored before an option was removed still reads the
+    same."""
+    try:
+        target = resolve(rule.field, fields)
+        if target is None:
+            return False
+        _field_filter(rule, replace(target, choices=None))
+    except Untranslatable:
+        return False
+    return True
 
 
 def from_filter(f: WireFilter, fields: FieldIndex | None, segments: Segments | None) -> Rule:
-    """One stored filter as a canonical rule, or ``native:`` when it does not map exactly."""
+    """One stored filter as a canonical rule, or ``native:`` when it does not map exactly
+    (or could not be written back as it is read)."""
     found: Rule | None
     if f.field == "leadlist" and f.type == "leadlist":
         found = _read_membership(f, segments)
     else:
         found = _read_field(f, fields)
-    return found if found is not None else native_of(f)
+    return found if found is not None and not f.extra else native_of(f)

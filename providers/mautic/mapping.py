@@ -12,6 +12,7 @@ exactly as fetch will return it once stored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from reconciler.errors import RuleSyntaxError
@@ -28,6 +29,8 @@ __all__ = [
     "OPTION_KEYS",
     "canonicalise",
     "from_filters",
+    "generated_alias",
+    "generated_options",
     "live_options",
     "lower",
     "to_filters",
@@ -64,6 +67,41 @@ def live_options(segment: WireSegment) -> dict[str, JSONValue]:
         "isPreferenceCenter": segment.is_preference_center,
         "publicName": segment.public_name or segment.name,
     }
+
+
+_NOT_ALIAS = re.compile(r"[^0-9a-z-]+")
+
+
+def generated_alias(name: str) -> str | None:
+    """The alias Mautic derives from a segment name before de-duplicating it (G8: lower
+    case, spaces to ``-``, every other character but letters and digits stripped), or None
+    when unsure: a name with non-ASCII letters (the transliteration is not documented), or
+    one that leaves nothing or only digits (Mautic then makes one up, or prefixes it)."""
+    text = name.strip()
+    if not text.isascii():
+        return None
+    alias = _NOT_ALIAS.sub("", text.replace(" ", "-").lower())
+    if not alias or alias.isdigit():
+        return None
+    return alias
+
+
+def generated_options(segment: WireSegment) -> frozenset[str]:
+    """The options of a live segment whose values Mautic generated from its name (G8, G10):
+    ``publicName`` equal to the name, and an ``alias`` derived from the name (with the
+    number Mautic appends to de-duplicate it). ``import`` leaves these out."""
+    found: set[str] = set()
+    if (segment.public_name or segment.name) == segment.name:
+        found.add("publicName")
+    base = generated_alias(segment.name)
+    alias = segment.alias or ""
+    if not alias or (
+        base is not None
+        and alias.startswith(base)
+        and (alias == base or alias[len(base) :].isdigit())
+    ):
+        found.add("alias")
+    return frozenset(found)
 
 
 def _in_family(target_type: str) -> bool:

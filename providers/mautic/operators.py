@@ -22,15 +22,22 @@ canonical ``between`` is written as ``gte`` AND ``lte`` (an exact equivalent), a
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 __all__ = [
     "ALLOWED",
     "CANONICAL_TYPES",
+    "CHOICE_TYPES",
+    "HIDDEN_OPS",
+    "LIKE_OPS",
+    "LIKE_WILDCARDS",
     "READ_OPS",
+    "SPECIAL_FILTERS",
     "STANDARD_ALIASES",
     "WRITE_OPS",
     "allowed",
     "family",
+    "is_date_value",
     "is_relative_date",
 ]
 
@@ -88,6 +95,20 @@ STANDARD_ALIASES: dict[str, tuple[str, str]] = {
 list it). ``date_added`` is a special contact filter of type ``date`` (fact file 6.3).
 ``name`` and ``status`` have no Mautic equivalent."""
 
+SPECIAL_FILTERS = frozenset(
+    {"leadlist", "date_added", "date_identified", "last_active", "date_modified", "owner_id"}
+    | {"points", "campaign", "tags", "device_type", "device_brand", "device_os", "device_model"}
+    | {"dnc_bounced", "dnc_unsubscribed", "dnc_manual_email", "dnc_bounced_sms"}
+    | {"dnc_unsubscribed_sms", "dnc_manual_sms", "stage", "globalcategory"}
+    | {"utm_campaign", "utm_content", "utm_medium", "utm_source", "utm_term"}
+    | {"lead_asset_download", "lead_email_received", "lead_email_sent", "lead_email_sent_date"}
+    | {"lead_email_read_date", "email_clicked_link_date", "sms_clicked_link_date"}
+    | {"hit_url_date", "lead_email_read_count", "hit_url_count", "sessions", "source_id"}
+    | {"hit_url", "referer", "url_title", "source", "email_id", "sms_clicked_link"}
+    | {"notification", "page_id", "redirect_id"}
+)
+"""Filters Mautic offers besides contact fields (fact file 6.3, items 2 and 3)."""
+
 WRITE_OPS: dict[str, str] = {
     "equals": "=",
     "not_equals": "!=",
@@ -128,12 +149,35 @@ READ_OPS: dict[str, str] = {
 """Wire operator -> canonical operator; ``gt``/``lt`` on dates read as ``after``/``before``;
 ``like``/``!like`` only when the value holds no ``%`` (otherwise it is a pattern)."""
 
+LIKE_OPS = frozenset({"like", "!like", "contains", "startsWith", "endsWith"})
+"""Wire operators Mautic evaluates with SQL ``LIKE``, putting ``%`` around the value (6.2)."""
+
+LIKE_WILDCARDS = ("%", "_")
+"""Characters ``LIKE`` reads as wildcards. The fact file documents no escaping for them, so a
+value holding one is refused on the way out and read back as ``native:`` (a pattern)."""
+
+HIDDEN_OPS = frozenset({"between", "!between", "date"})
+"""Operators in Mautic's tables that the API form rejects (G15)."""
+
+CHOICE_TYPES = frozenset({"select", "multiselect"})
+"""Mautic types whose filter values must be one of the field's ``properties.list`` values
+(6.3 item 4) for ``= != in !in``. Country, region, timezone and locale also validate against
+a choice list, but the API does not return those lists: their values are not checked."""
+
 _RELATIVE_WORDS = frozenset(
     {"today", "tomorrow", "yesterday", "anniversary", "birthday"}
     | {f"{when} {unit}" for when in ("this", "last", "next") for unit in ("week", "month", "year")}
 )
 _RELATIVE_PARTS = ("first day of ", "last day of ", " ago")
 ABSOLUTE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+_DATE_SHAPES = (
+    re.compile(r"\d{4}-\d{2}-\d{2}"),
+    re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"),
+    re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"),
+)
 
 
 def family(mautic_type: str) -> str:
@@ -153,3 +197,18 @@ def is_relative_date(text: str) -> bool:
         or value[:1] in ("+", "-")
         or any(part in value for part in _RELATIVE_PARTS)
     )
+
+
+def is_date_value(text: str) -> bool:
+    """A value Mautic's ``SegmentDate`` constraint accepts in a date filter (6.4, 6.5): a
+    real calendar date as ``Y-m-d`` (optionally ``H:i`` or ``H:i:s``), or a relative value."""
+    if is_relative_date(text):
+        return True
+    for shape, fmt in zip(_DATE_SHAPES, _DATE_FORMATS, strict=True):
+        if shape.fullmatch(text):
+            try:
+                datetime.strptime(text, fmt)
+            except ValueError:
+                return False
+            return True
+    return False

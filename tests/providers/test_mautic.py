@@ -12,13 +12,14 @@ from typing import Any, ClassVar
 import pydantic
 import pytest
 import respx
+import yaml
 from click.testing import CliRunner
 
 from providers.mautic import MauticProvider, MauticSettings
 from reconciler.cli import State, cli
-from reconciler.errors import AuthError, ConflictError
+from reconciler.errors import AuthError, ConfigError, ConfigErrors, ConflictError
 from reconciler.importing import import_yaml
-from reconciler.provider import Provider
+from reconciler.provider import Provider, Scope
 from tests.providers.contract import (
     HttpContract,
     ProviderHarness,
@@ -68,7 +69,11 @@ class MauticHarness(ProviderHarness):
         ]
 
     def writes(self) -> list[str]:
-        return [LABELS[(method, path.split("/")[2])] for method, path in self.fake.writes()]
+        return self.labels(self.fake)
+
+    @staticmethod
+    def labels(fake: FakeMautic) -> list[str]:
+        return [LABELS[(method, path.split("/")[2])] for method, path in fake.writes()]
 
     def break_auth(self) -> None:
         self.fake.password = self.fake.client_secret = "another-secret-entirely"
@@ -117,6 +122,21 @@ def applied(session: Session, lists: str) -> None:
     session.write(lists)
     _, result = session.apply()
     assert result.ok, result.outcomes
+
+
+def refused(session: Session) -> list[ConfigError]:
+    """The problems ``plan`` refuses the written configuration with."""
+    with pytest.raises(ConfigError) as caught:
+        session.plan()
+    error = caught.value
+    return list(error.errors) if isinstance(error, ConfigErrors) else [error]
+
+
+def line_of(session: Session, fragment: str) -> int:
+    """The 1-based line of the one line holding ``fragment`` in the session's YAML."""
+    text = (session.root / "reconciler.yaml").read_text()
+    (index,) = [i for i, line in enumerate(text.splitlines()) if fragment in line]
+    return index + 1
 
 
 def bodies(fake: FakeMautic, method: str, suffix: str) -> list[Any]:
@@ -349,23 +369,25 @@ def test_mautic_missing_field_is_created_by_alias(session: Session, fake: FakeMa
     ]
 
 
-def test_mautic_field_name_must_be_an_alias(session: Session) -> None:
-    session.write(
+def test_mautic_field_name_must_be_an_alias(session: Session, fake: FakeMautic) -> None:
+    text = (
         lists_yaml()
         .replace("name: Frequency", "name: How Often")
         .replace("field: Frequency", "field: How Often")
     )
-    _, result = session.apply()
-    failed = [o for o in result.outcomes if o.status == "failed"]
-    assert "declared by alias" in failed[0].message
+    session.write(text)
+    (error,) = refused(session)
+    assert 'declare it as "how_often"' in error.message
+    assert error.line == line_of(session, "name: How Often")
+    assert fake.writes() == []
 
 
-def test_mautic_unlistable_field_is_reported(session: Session, fake: FakeMautic) -> None:
+def test_mautic_unlistable_field_is_reported_at_plan(session: Session, fake: FakeMautic) -> None:
     fake.add_field("Frequency", "frequency", "select", ["Weekly", "Monthly"], listable=False)
     session.write(lists_yaml())
-    _, result = session.apply()
-    failed = [o for o in result.outcomes if o.status == "failed"]
-    assert "Available for segments" in failed[0].message
+    errors = refused(session)
+    assert any("enable 'Available for segments'" in e.message for e in errors)
+    assert fake.writes() == []
 
 
 def test_mautic_queued_field_creation_is_applied(session: Session, fake: FakeMautic) -> None:
@@ -448,7 +470,7 @@ def test_mautic_collection_shapes_and_pages(session: Session, fake: FakeMautic) 
         ("delete_segment", f"S{n}") for n in range(1, 5)
     ]
     pages = [r for r in fake.requests if r.url.path == "/api/segments"]
-    assert [r.url.params["start"] for r in pages] == ["0", "2", "4"]
+    assert sorted(r.url.params["start"] for r in pages) == ["0", "2", "4"]  # concurrent pages
 
 
 def test_mautic_empty_instance_reads_empty_arrays(session: Session, fake: FakeMautic) -> None:
@@ -516,14 +538,47 @@ def test_mautic_membership_is_a_leadlist_filter(session: Session, fake: FakeMaut
     assert session.plan().is_empty
 
 
-def test_mautic_unpublishing_a_segment_in_use_is_a_clear_conflict(
+def test_mautic_unpublishing_a_segment_in_use_is_refused_at_plan(
     session: Session, fake: FakeMautic
 ) -> None:
-    session.write(lists_yaml(MEMBERSHIP))
-    session.apply()
     applied(session, lists_yaml(MEMBERSHIP))
-    session.write(lists_yaml(MEMBERSHIP + "        options: {isPublished: false}\n"))
-    _, result = session.apply()
+    text = lists_yaml(MEMBERSHIP + "        options: {isPublished: false}\n")
+    session.write(text)
+    before = len(fake.writes())
+    (error,) = refused(session)
+    assert 'is used by the membership filter of "Alpha"' in error.message
+    assert error.line == line_of(session, "options: {isPublished: false}")
+    assert len(fake.writes()) == before
+
+
+def test_mautic_unpublishing_refused_by_mautic_is_a_clear_conflict(
+    session: Session, fake: FakeMautic
+) -> None:
+    """A use plan cannot see (here one made after the plan, as a campaign's would be) is
+    Mautic's 422, reported as a conflict that says what to do."""
+    applied(
+        session,
+        lists_yaml(
+            MEMBERSHIP.split("      - name: Zulu")[0].replace(
+                "          - {list: Zulu, op: not_in}\n", ""
+            )
+            + "      - name: Zulu\n        rules:\n          - {field: email, op: not_empty}\n"
+        ),
+    )
+    session.write(
+        lists_yaml(
+            "      - name: Zulu\n        rules:\n          - {field: email, op: not_empty}\n"
+            "        options: {isPublished: false}\n"
+        )
+    )
+    ws = session.workspace()
+    try:
+        current = ws.plan()
+        zulu = fake.segment_named("Zulu")["id"]
+        fake.add_segment("Uses Zulu", None, [_filter("leadlist", "leadlist", "in", [zulu])])
+        result = ws.apply(current)
+    finally:
+        ws.close()
     (outcome,) = result.outcomes
     assert outcome.status == "failed"
     assert "cannot be unpublished" in outcome.message and "422" in outcome.message
@@ -532,38 +587,49 @@ def test_mautic_unpublishing_a_segment_in_use_is_a_clear_conflict(
 def test_mautic_live_field_type_refuses_before_any_write(
     session: Session, fake: FakeMautic
 ) -> None:
-    fields = "      - {name: country, type: text}\n"
-    session.write(
-        one(
-            "        rules:\n          - {field: country, op: contains, value: al}\n", fields=fields
-        )
+    """Issue 8: ``plan`` is a select in Mautic, declared text: refused at plan, naming the
+    field, both types and the rule that uses it."""
+    fake.add_field("Plan", "plan", "select", ["Gold", "Silver"])
+    text = one(
+        "        rules:\n          - {field: plan, op: contains, value: ol}\n",
+        fields="      - {name: plan, type: text}\n",
     )
-    _, result = session.apply()
-    (outcome,) = [o for o in result.outcomes if o.status == "failed"]
-    assert "operator 'contains' is not allowed on Mautic country field 'country'" in outcome.message
-    assert not bodies(fake, "POST", "/segments/new")
+    session.write(text)
+    error, rule = refused(session)
+    assert 'field "plan" is declared text' in error.message
+    assert "is select (its platform type is select)" in error.message
+    assert 'used by segment "Only" rules[0]' in error.message
+    assert error.line == line_of(session, "{name: plan, type: text}")
+    assert "operator 'contains' is not allowed on Mautic select field 'plan'" in rule.message
+    assert rule.line == line_of(session, "{field: plan, op: contains")
+    assert fake.writes() == []
 
 
-def test_mautic_datetime_absolute_values_are_refused(session: Session, fake: FakeMautic) -> None:
-    fake.add_field("Last order", "last_order", "datetime")
-    fields = "      - {name: last_order, type: date}\n"
-    session.write(
-        one(
-            "        rules:\n          - {field: last_order, op: after, value: '2024-01-01'}\n",
-            fields=fields,
-        )
+def test_mautic_datetime_absolute_values_are_refused_at_plan(
+    session: Session, fake: FakeMautic
+) -> None:
+    """Issue 8: ``last_seen`` is a datetime declared date (its canonical type): the core sees
+    no type mismatch, and the rule an absolute date cannot be written is refused at plan."""
+    fake.add_field("Last seen", "last_seen", "datetime")
+    fields = "      - {name: last_seen, type: date}\n"
+    text = one(
+        "        rules:\n          - {field: last_seen, op: after, value: '2024-01-01'}\n",
+        fields=fields,
     )
-    _, result = session.apply()
-    (outcome,) = [o for o in result.outcomes if o.status == "failed"]
-    assert "shifts from the instance's timezone" in outcome.message
-    session.write(
+    session.write(text)
+    (error,) = refused(session)
+    assert 'field "last_seen" is a Mautic datetime field (declared date)' in error.message
+    assert 'rule last_seen after "2024-01-01"' in error.message
+    assert "shifts from the instance's timezone" in error.message
+    assert error.line == line_of(session, "value: '2024-01-01'")
+    assert fake.writes() == []
+    applied(
+        session,
         one(
-            "        rules:\n          - {field: last_order, op: after, value: -7 days}\n",
+            "        rules:\n          - {field: last_seen, op: after, value: -7 days}\n",
             fields=fields,
-        )
+        ),
     )
-    _, again = session.apply()
-    assert again.ok, again.outcomes
 
 
 def test_mautic_duplicate_categories_are_a_conflict(session: Session, fake: FakeMautic) -> None:
@@ -599,7 +665,7 @@ def test_mautic_cli_validate_refuses_what_it_cannot_store(session: Session) -> N
     result = _cli(session.root, "validate")
     assert result.exit_code == 1
     for message in (
-        "field 'name' has no Mautic equivalent",
+        "rules cannot test the standard field 'name' on this provider",
         "operator 'empty' is not supported for boolean field 'vip'",
         "'50%' holds '%'",
         "campaign behaviour rules are not supported",
@@ -625,3 +691,472 @@ def test_mautic_example_validates_and_plans(
     assert applied_.exit_code == 0, applied_.output
     assert _cli(tmp_path, "plan", "--detailed-exitcode").exit_code == 0
     assert os.environ["MAUTIC_PASSWORD"] not in applied_.output
+
+
+# -- a green plan is a promise (issue 8) -------------------------------------------------------
+
+
+def test_mautic_capabilities_are_what_it_stores() -> None:
+    caps = MauticProvider.capabilities
+    assert caps.field_scope == "account"
+    assert caps.operators_for("name", None) == frozenset()
+    assert caps.operators_for("status", None) == frozenset()
+    assert caps.operators_for("first_name", None) == caps.operators["text"]
+    assert caps.operators_for("date_subscribed", None) == caps.operators["date"]
+    assert "in" in caps.operators_for("email", None)  # written as OR-ed "="
+    assert "contains" not in caps.operators_for("date_subscribed", None)
+
+
+def test_mautic_fetch_fills_account_fields_without_any_category(
+    harness: MauticHarness, session: Session, fake: FakeMautic
+) -> None:
+    fake.add_field("Last seen", "last_seen", "datetime")
+    fake.add_field("Purchase Count", "purchases", "number")
+    fake.add_field("Hidden", "hidden", "text", listable=False)
+    session.write("lists: []\n")
+    ws = session.workspace()
+    try:
+        live = ws.provider("main").fetch(Scope(frozenset({"Nowhere"})))
+    finally:
+        ws.close()
+    assert live.lists == ()
+    fields = {f.name: f for f in live.account_fields["main"]}
+    assert set(fields) == {"email", "firstname", "lastname", "country", "last_seen", "purchases"}
+    assert (fields["last_seen"].type, fields["last_seen"].native_type) == ("date", "datetime")
+    assert fields["purchases"].aliases == ("Purchase Count",)
+    assert fields["purchases"].answers_to("purchase count")
+    assert fields["country"].options == ("France", "Wales")
+
+
+def test_mautic_existing_field_is_never_created_for_a_new_category(
+    session: Session, fake: FakeMautic
+) -> None:
+    """Issue 8: a new category declaring the existing field ``plan`` planned ``+ field
+    "plan"`` and apply wrote nothing."""
+    fake.add_field("Plan", "plan", "select", ["Gold", "Silver"])
+    text = one(
+        "        rules:\n          - {field: plan, op: equals, value: Gold}\n",
+        fields="      - {name: plan, type: select, options: [Gold, Silver]}\n",
+    )
+    session.write(text)
+    planned_, result = session.apply()
+    assert actions(planned_) == [("create_list", None), ("create_segment", "Only")]
+    assert result.ok
+    assert [label for label in MauticHarness.labels(fake)] == ["create_list", "create_segment"]
+
+
+def test_mautic_new_field_declared_by_two_lists_is_created_once(
+    session: Session, fake: FakeMautic
+) -> None:
+    second = (
+        "  - name: Partners\n    fields:\n      - {name: tier, type: number}\n"
+        "    segments:\n      - name: Top\n        rules:\n"
+        "          - {field: tier, op: gt, value: 2}\n"
+    )
+    text = one(
+        "        rules:\n          - {field: tier, op: gte, value: 1}\n",
+        fields="      - {name: tier, type: number}\n",
+    )
+    session.write(text + second)
+    planned_, result = session.apply()
+    assert [a for a, _ in actions(planned_)].count("create_field") == 1
+    assert result.ok
+    assert [f["alias"] for f in fake.fields.values()].count("tier") == 1
+    assert len(bodies(fake, "POST", "/fields/contact/new")) == 1
+
+
+def test_mautic_field_declared_by_label_matches_the_live_field(
+    session: Session, fake: FakeMautic
+) -> None:
+    fake.add_field("Purchase Count", "purchases", "number")
+    text = one(
+        "        rules:\n          - {field: Purchase Count, op: gt, value: 2}\n",
+        fields="      - {name: Purchase Count, type: number}\n",
+    )
+    applied(session, text)
+    assert not bodies(fake, "POST", "/fields/contact/new")
+    (body,) = bodies(fake, "POST", "/segments/new")
+    assert [(f["field"], f["operator"]) for f in body["filters"]] == [("purchases", "gt")]
+    assert session.plan().is_empty
+
+
+def test_mautic_select_value_that_is_no_option_is_refused_at_plan(
+    session: Session, fake: FakeMautic
+) -> None:
+    """The planned field (with its declared options) is what the rules are checked against."""
+    text = one("        rules:\n          - {field: Frequency, op: equals, value: Daily}\n")
+    session.write(text)
+    (error,) = refused(session)
+    assert "'Daily' is not an option of Mautic select field 'frequency'" in error.message
+    assert error.line == line_of(session, "value: Daily")
+    assert fake.writes() == []
+    applied(
+        session, one("        rules:\n          - {field: Frequency, op: equals, value: Weekly}\n")
+    )
+
+
+def test_mautic_update_naming_a_segment_created_later_is_refused(
+    session: Session, fake: FakeMautic
+) -> None:
+    """Updates run before creates: an update cannot name a segment the same plan creates."""
+    applied(session, lists_yaml())
+    text = lists_yaml(
+        lists_yaml()
+        .split("segments:\n")[1]
+        .replace('"@gmail.com"}\n', '"@gmail.com"}\n          - {list: Zulu, op: not_in}\n', 1)
+        + "      - name: Zulu\n        rules:\n          - {field: email, op: not_empty}\n"
+    )
+    session.write(text)
+    before = len(fake.writes())
+    (error,) = refused(session)
+    assert 'segment "Zulu" gets that name (is created or renamed) by this plan only after' in (
+        error.message
+    )
+    assert error.line == line_of(session, "{list: Zulu, op: not_in}")
+    assert len(fake.writes()) == before
+
+
+def test_mautic_deleting_a_segment_another_names_is_refused(
+    session: Session, fake: FakeMautic
+) -> None:
+    applied(session, lists_yaml(MEMBERSHIP))
+    zulu = fake.segment_named("Zulu")["id"]
+    fake.add_segment("Elsewhere", None, [_filter("leadlist", "leadlist", "in", [zulu])])
+    session.write(
+        lists_yaml(
+            MEMBERSHIP.split("      - name: Zulu")[0].replace(
+                "          - {list: Zulu, op: not_in}\n", ""
+            ),
+            prune=True,
+        )
+    )
+    before = len(fake.writes())
+    (error,) = refused(session)
+    assert f'segment "Zulu" (#{zulu}) is named by the membership filter of "Elsewhere"' in (
+        error.message
+    )
+    assert len(fake.writes()) == before
+
+
+def test_mautic_circular_membership_is_refused_at_plan(session: Session, fake: FakeMautic) -> None:
+    applied(session, lists_yaml(MEMBERSHIP))
+    session.write(
+        lists_yaml(
+            MEMBERSHIP.replace(
+                '"@vip.example"}\n', '"@vip.example"}\n          - {list: Alpha, op: in}\n'
+            )
+        )
+    )
+    before = len(fake.writes())
+    (error,) = refused(session)
+    assert 'membership rule on "Alpha" makes a circular reference' in error.message
+    assert error.line == line_of(session, "{list: Alpha, op: in}")
+    assert len(fake.writes()) == before
+
+
+def test_mautic_alias_held_by_another_segment_is_refused_at_plan(
+    session: Session, fake: FakeMautic
+) -> None:
+    fake.add_segment("Someone else's", None, [])
+    fake.segments[max(fake.segments)]["alias"] = "taken"
+    session.write(one(OR_SEGMENT + "        options: {alias: taken}\n"))
+    (error,) = refused(session)
+    assert 'alias "taken" belongs to published segment "Someone else\'s"' in error.message
+    assert fake.writes() == []
+
+
+@pytest.mark.parametrize("op", ["contains", "not_contains", "starts_with", "ends_with"])
+@pytest.mark.parametrize("value,mark", [("50%", "%"), ("a_b", "_")])
+def test_mautic_like_wildcards_are_refused_by_validate(
+    session: Session, fake: FakeMautic, op: str, value: str, mark: str
+) -> None:
+    session.write(
+        one(f"        rules:\n          - {{field: email, op: {op}, value: '{value}'}}\n")
+    )
+    result = _cli(session.root, "validate")
+    assert result.exit_code == 1
+    # Located at the segment, naming the rule (provider reasons carry no YAML path yet).
+    assert f"reconciler.yaml:{line_of(session, '- name: Only')}:" in result.output
+    assert f"rules[0]: '{value}' holds '{mark}', which Mautic's {op} (SQL LIKE) reads" in (
+        result.output
+    )
+    assert not fake.requests
+
+
+def test_mautic_invalid_date_is_refused_by_validate(session: Session, fake: FakeMautic) -> None:
+    session.write(
+        one("        rules:\n          - {field: date_subscribed, op: after, value: 2024-13-01}\n")
+    )
+    result = _cli(session.root, "validate")
+    assert result.exit_code == 1
+    assert "'2024-13-01' is not a date Mautic accepts" in result.output
+    assert not fake.requests
+
+
+def test_mautic_plan_sends_nothing_while_checking(session: Session, fake: FakeMautic) -> None:
+    session.write(one(OR_SEGMENT + "        options: {description: For VIPs}\n"))
+    current = session.plan()
+    assert current.changes
+    assert {r.method for r in fake.requests} == {"GET"}
+
+
+# -- import writes what validates and plans clean ----------------------------------------------
+
+
+def _imported(session: Session) -> tuple[str, list[str]]:
+    session.write("lists: []\n")
+    ws = session.workspace()
+    try:
+        found = ws.import_document("main", ())
+    finally:
+        ws.close()
+    return found.text, found.notes
+
+
+def _options(text: str) -> dict[str, Any]:
+    """Each imported segment's options (None: none written)."""
+    data = yaml.safe_load(text)
+    return {s["name"]: s.get("options") for item in data["lists"] for s in item["segments"]}
+
+
+def test_mautic_standard_named_contact_fields_read_back_as_native(
+    session: Session, fake: FakeMautic
+) -> None:
+    fake.add_field("Status", "status", "text")
+    fake.add_field("Name", "name", "select", ["Ann", "Bob"])
+    fake.add_field("First name (custom)", "first_name", "text")
+    category = fake.add_category("Imported")
+    fake.add_segment(
+        "Standard names",
+        category,
+        [
+            _filter("status", "text", "=", "active"),
+            _filter("name", "select", "in", ["Ann"]),
+            _filter("first_name", "text", "like", "x"),
+            _filter("firstname", "text", "like", "y"),
+        ],
+    )
+    text, notes = _imported(session)
+    assert notes == []
+    for alias in ("status", "name", "first_name"):
+        assert f"native: {{field: {alias}, object: lead" in text
+    assert "{field: first_name, op: contains, value: y}" in text
+    assert "fields:" not in text
+    session.write(text)
+    assert session.plan().is_empty
+
+
+def test_mautic_like_patterns_read_back_as_native(session: Session, fake: FakeMautic) -> None:
+    category = fake.add_category("Imported")
+    fake.add_segment(
+        "Patterns",
+        category,
+        [
+            _filter("email", "email", "like", "a_b"),
+            _filter("email", "email", "startsWith", "50%"),
+            _filter("email", "email", "endsWith", "@x.com"),
+        ],
+    )
+    text, _ = _imported(session)
+    assert "native: {field: email, object: lead, type: email, operator: like" in text
+    assert "native: {field: email, object: lead, type: email, operator: startsWith" in text
+    assert '{field: email, op: ends_with, value: "@x.com"}' in text
+    session.write(text)
+    assert session.plan().is_empty
+
+
+def test_mautic_import_writes_only_options_a_person_would(
+    session: Session, fake: FakeMautic
+) -> None:
+    applied(
+        session,
+        one(OR_SEGMENT)
+        + "      - name: Custom\n        rules:\n          - {field: email, op: not_empty}\n"
+        + "        options: {alias: my-own, publicName: Shown, isGlobal: false}\n"
+        + "      - name: VIP  readers!\n        rules:\n          - {field: email, op: empty}\n"
+        + "        options: {isPreferenceCenter: true, description: For VIPs}\n",
+    )
+    assert fake.segment_named("VIP  readers!")["alias"] == "vip--readers"
+    text, _ = _imported(session)
+    assert _options(text) == {
+        "Only": None,
+        "Custom": {"alias": "my-own", "isGlobal": False, "publicName": "Shown"},
+        "VIP  readers!": {"description": "For VIPs", "isPreferenceCenter": True},
+    }
+    session.write(text)
+    assert session.plan().is_empty
+
+
+def test_mautic_import_keeps_an_alias_it_cannot_derive(session: Session, fake: FakeMautic) -> None:
+    category = fake.add_category("Imported")
+    fake.add_segment("Ünïcode", category, [_filter("email", "email", "!empty", None)])
+    fake.add_segment("Renamed", category, [_filter("email", "email", "!empty", None)])
+    fake.segment_named("Renamed")["alias"] = "old-name"
+    text, _ = _imported(session)
+    # The transliteration is not documented, and a renamed segment keeps its old alias.
+    assert _options(text) == {"Ünïcode": {"alias": "unicode"}, "Renamed": {"alias": "old-name"}}
+    session.write(text)
+    assert session.plan().is_empty
+
+
+def test_mautic_import_leaves_out_a_markup_description(session: Session, fake: FakeMautic) -> None:
+    category = fake.add_category("Imported")
+    fake.add_segment("Rich", category, [_filter("email", "email", "!empty", None)])
+    fake.segment_named("Rich")["description"] = "<p>Our <b>best</b> readers</p>"
+    fake.segment_named("Rich")["isGlobal"] = False
+    text, notes = _imported(session)
+    assert notes == []
+    assert _options(text) == {"Rich": {"isGlobal": False}}
+    assert "description" not in text
+    session.write(text)
+    assert session.plan().is_empty
+    assert fake.segment_named("Rich")["description"] == "<p>Our <b>best</b> readers</p>"
+
+
+def test_mautic_import_comments_out_a_second_segment_of_one_name(
+    session: Session, fake: FakeMautic
+) -> None:
+    category = fake.add_category("Imported")
+    first = fake.add_segment("Twin", category, [_filter("email", "email", "!empty", None)])
+    second = fake.add_segment("Twin", category, [_filter("email", "email", "empty", None)])
+    text, notes = _imported(session)
+    assert notes == [
+        f'list "Imported": segment "Twin" (id {second}) not imported: another live segment '
+        f'(id {first}) has the name "Twin"; plan reports them as a conflict until one is '
+        "renamed in the platform"
+    ]
+    assert text.count("- name: Twin") == 2 and "# - name: Twin" in text.replace("#   ", "# ")
+    session.write(text)
+    with pytest.raises(ConflictError, match='2 live segments named "Twin"'):
+        session.plan()
+
+
+def test_mautic_field_named_like_a_mautic_filter_is_refused(
+    session: Session, fake: FakeMautic
+) -> None:
+    text = one(
+        "        rules:\n          - {field: points, op: gt, value: 5}\n",
+        fields="      - {name: points, type: number}\n",
+    )
+    session.write(text)
+    (error,) = refused(session)
+    assert '"points" is the name of one of Mautic\'s own segment filters' in error.message
+    assert error.line == line_of(session, "{name: points, type: number}")
+    assert fake.writes() == []
+
+
+@pytest.mark.parametrize(
+    "native,message",
+    [
+        (
+            "{field: country, type: country, operator: like, properties: {filter: x}}",
+            "operator 'like' is not allowed on its Mautic type country",
+        ),
+        (
+            "{field: Frequency, type: select, operator: '=', properties: {filter: Daily}}",
+            "native filter on \"Frequency\": 'Daily' is not an option of that select field",
+        ),
+        (
+            "{field: gone_field, type: text, operator: '=', properties: {filter: x}}",
+            "no contact field available for segments and no documented filter",
+        ),
+        (
+            "{field: leadlist, type: leadlist, operator: in, properties: {filter: [999]}}",
+            "names segment id 999, which does not exist",
+        ),
+    ],
+    ids=["operator", "option", "unknown field", "unknown segment"],
+)
+def test_mautic_native_filters_are_checked_against_the_live_state(
+    session: Session, fake: FakeMautic, native: str, message: str
+) -> None:
+    session.write(one(f"        rules:\n          - native: {native}\n"))
+    (error,) = refused(session)
+    assert message in error.message
+    assert error.line == line_of(session, "- native:")
+    assert fake.writes() == []
+
+
+def test_mautic_native_special_filters_pass(session: Session, fake: FakeMautic) -> None:
+    applied(
+        session,
+        one(
+            "        rules:\n          - native: {field: points, type: number, operator: gt,"
+            " properties: {filter: 5}}\n"
+        ),
+    )
+    assert session.plan().is_empty
+
+
+def test_mautic_renaming_a_segment_an_unchanged_rule_names_is_refused(
+    session: Session, fake: FakeMautic
+) -> None:
+    """Membership filters name ids: after the rename, Alpha's rule would read "Zed", and the
+    declaration that still says "Zulu" could never be written again."""
+    applied(session, lists_yaml(MEMBERSHIP))
+    renamed = MEMBERSHIP.replace(
+        "      - name: Zulu\n", "      - name: Zed\n        renamed_from: [Zulu]\n"
+    )
+    session.write(lists_yaml(renamed))
+    before = len(fake.writes())
+    (error,) = refused(session)
+    assert 'renaming segment "Zulu" to "Zed" changes how the membership rule of "Alpha"' in (
+        error.message
+    )
+    assert len(fake.writes()) == before
+    session.write(
+        lists_yaml(renamed.replace("{list: Zulu, op: not_in}", "{list: Zed, op: not_in}"))
+    )
+    (error,) = refused(session)  # Alpha's update comes first, before Zulu has its new name
+    assert 'segment "Zed" gets that name (is created or renamed) by this plan only after' in (
+        error.message
+    )
+    assert len(fake.writes()) == before
+
+
+# -- segments Mautic would refuse to save again: read, never written ---------------------------
+
+HIDDEN = _filter("score", "number", "between", ["1", "9"])
+
+
+def test_mautic_segment_it_cannot_save_again_is_imported_and_never_written(
+    session: Session, fake: FakeMautic
+) -> None:
+    fake.add_field("Score", "score", "number")
+    category = fake.add_category("Imported")
+    fake.add_segment("Legacy range", category, [HIDDEN])
+    fake.add_segment("By hand", category, [])
+    text, notes = _imported(session)
+    assert "operator: between" in text  # declared as it is: validate accepts it
+    assert notes == [
+        'list "Imported": segment "By hand" (id 2) not imported: it has no filters (its '
+        "contacts are added by hand, by a campaign or through the API), and a declaration "
+        "needs rules"
+    ]
+    session.write(text.replace("- name: Imported", "- name: Imported\n    prune: true"))
+    current = session.plan()
+    assert current.is_empty  # the rule-less segment is not pruned
+    (unmanaged,) = current.unmanaged
+    assert (unmanaged.segment, unmanaged.reason.startswith("it has no filters")) == (
+        "By hand",
+        True,
+    )
+    session.write(text.replace('filter: ["1", "9"]', 'filter: ["1", "8"]'))
+    with pytest.raises(ConflictError, match="uses the hidden operator 'between'"):
+        session.plan()
+    assert fake.writes() == []
+
+
+def test_mautic_new_native_with_a_hidden_operator_is_refused_at_plan(
+    session: Session, fake: FakeMautic
+) -> None:
+    text = one(
+        "        rules:\n          - native: {field: age, type: number, operator: between,"
+        " properties: {filter: ['1', '9']}}\n"
+    )
+    session.write(text)
+    assert _cli(session.root, "validate").exit_code == 0
+    (error,) = refused(session)
+    assert "operator 'between' is hidden in Mautic's segment form" in error.message
+    assert error.line == line_of(session, "- native:")
+    assert fake.writes() == []

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from providers.mautic import checks, mapping
+from providers.mautic import checks, mapping, planned
 from providers.mautic import operators as ops
 from providers.mautic.api import ContactField, WireFilter, WireSegment, collection_items
 from providers.mautic.leaves import (
@@ -20,18 +20,24 @@ from providers.mautic.leaves import (
 from reconciler.model import FieldRule, Group, MembershipRule, NativeRule, Rule, Segment
 from reconciler.rules import segment_key
 
-FIELDS = FieldIndex(
-    [
-        ContactField(id=1, label="Email", alias="email", type="email"),
-        ContactField(id=2, label="Age", alias="age", type="number"),
-        ContactField(id=3, label="Plan", alias="plan", type="select"),
-        ContactField(id=4, label="Hobbies", alias="hobbies", type="multiselect"),
-        ContactField(id=5, label="VIP", alias="vip", type="boolean"),
-        ContactField(id=6, label="Seen", alias="seen", type="datetime"),
-        ContactField(id=7, label="Notes", alias="notes", type="text"),
-        ContactField(id=8, label="Hidden", alias="hidden", type="text", isListable=False),
-    ]
-)
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"list": [{"label": v, "value": v} for v in values]}
+
+
+FIELDS_LIST = [
+    ContactField(id=1, label="Email", alias="email", type="email"),
+    ContactField(id=2, label="Age", alias="age", type="number"),
+    ContactField(id=3, label="Plan", alias="plan", type="select", properties=_choices("x")),
+    ContactField(
+        id=4, label="Hobbies", alias="hobbies", type="multiselect", properties=_choices("golf")
+    ),
+    ContactField(id=5, label="VIP", alias="vip", type="boolean"),
+    ContactField(id=6, label="Seen", alias="seen", type="datetime"),
+    ContactField(id=7, label="Notes", alias="notes", type="text"),
+    ContactField(id=8, label="Hidden", alias="hidden", type="text", isListable=False),
+]
+FIELDS = FieldIndex(FIELDS_LIST)
 SEGMENTS = Segments(ids={"vip": "7"}, names={"7": "VIP"})
 
 
@@ -100,7 +106,11 @@ def test_mautic_operator_per_field_type(canonical: FieldRule, expected: tuple[st
         (rule("plan", "contains", "x"), "not allowed on Mautic select field"),
         (rule("vip", "empty"), "not allowed on Mautic boolean field"),
         (rule("vip", "equals", "maybe"), "not a boolean value"),
-        (rule("email", "contains", "50%"), "LIKE wildcard"),
+        (rule("email", "contains", "50%"), "'%', which Mautic's contains .* reads as a wildcard"),
+        (rule("email", "ends_with", "a_b"), "'_', which Mautic's ends_with .* reads as a wildcard"),
+        (rule("plan", "equals", "y"), "'y' is not an option of Mautic select field 'plan'"),
+        (rule("hobbies", "contains", "chess"), "'chess' is not an option of Mautic multiselect"),
+        (rule("date_subscribed", "after", "2024-13-01"), "not a date Mautic accepts"),
         (rule("seen", "after", "2024-01-01"), "absolute value on datetime"),
         (rule("hidden", "equals", "x"), "no published contact field"),
         (rule("status", "equals", "x"), "no Mautic equivalent"),
@@ -252,3 +262,138 @@ def test_mautic_offline_checks_use_declared_field_types() -> None:
         "options.description: option 'description' holds markup, which Mautic strips or filters",
         "rules[0]: operator 'contains' is not allowed on Mautic select field 'tier'",
     ]
+
+
+@pytest.mark.parametrize(
+    "name,alias",
+    [
+        ("VIP Customers", "vip-customers"),
+        ("Gmail 2024", "gmail-2024"),
+        ("VIP  readers!", "vip--readers"),
+        ("Weekly, not Gmail", "weekly-not-gmail"),
+        ("a_b", "ab"),
+        ("  Trim me ", "trim-me"),
+        ("Ünïcode", None),
+        ("2024", None),
+        ("!!!", None),
+    ],
+)
+def test_mautic_generated_alias_follows_g8(name: str, alias: str | None) -> None:
+    assert mapping.generated_alias(name) == alias
+
+
+@pytest.mark.parametrize(
+    "data,generated",
+    [
+        ({"name": "VIP", "alias": "vip", "publicName": "VIP"}, {"alias", "publicName"}),
+        ({"name": "VIP", "alias": "vip3", "publicName": None}, {"alias", "publicName"}),
+        ({"name": "VIP", "alias": "vip-old", "publicName": "Shown"}, set()),
+        ({"name": "Ünï", "alias": "uni", "publicName": "Ünï"}, {"publicName"}),
+        ({"name": "VIP", "alias": None, "publicName": "VIP"}, {"alias", "publicName"}),
+    ],
+)
+def test_mautic_generated_options(data: dict[str, Any], generated: set[str]) -> None:
+    segment = WireSegment.model_validate({"id": 1} | data)
+    assert mapping.generated_options(segment) == generated
+
+
+@pytest.mark.parametrize(
+    "name,alias",
+    [
+        ("Purchase Count", "purchase_count"),
+        ("2nd Email", "f_2nd_email"),
+        ("Ünï Field", "uni_field"),
+    ],
+)
+def test_mautic_suggested_field_alias(name: str, alias: str) -> None:
+    assert planned.suggested_alias(name) == alias
+    assert planned.FIELD_ALIAS.fullmatch(alias)
+
+
+@pytest.mark.parametrize(
+    "text,valid",
+    [
+        ("2024-02-29", True),
+        ("2024-01-01 10:30", True),
+        ("2024-01-01 10:30:59", True),
+        ("yesterday", True),
+        ("-7 days", True),
+        ("first day of next month", True),
+        ("2023-02-29", False),
+        ("2024-13-01", False),
+        ("2024-1-1", False),
+        ("soon", False),
+        ("5", False),
+    ],
+)
+def test_mautic_date_values(text: str, valid: bool) -> None:
+    assert ops.is_date_value(text) is valid
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        wire("email", "email", "like", "a_b"),
+        wire("email", "email", "endsWith", "_x"),
+        wire("email", "email", "!like", "5%"),
+        wire("date_added", "date", "gt", "2024-13-01"),
+        wire("status", "text", "=", "active"),
+        wire("first_name", "text", "=", "Ann"),
+        WireFilter(
+            field="email", type="email", operator="like", value="x", extra={"unknown": "key"}
+        ),
+    ],
+    ids=[
+        "like _",
+        "endsWith _",
+        "!like %",
+        "invalid date",
+        "alias status",
+        "alias first_name",
+        "extra keys",
+    ],
+)
+def test_mautic_reads_unwritable_filters_as_native(stored: WireFilter) -> None:
+    fields = FieldIndex(
+        [
+            *FIELDS_LIST,
+            ContactField(id=20, label="Status", alias="status", type="text"),
+            ContactField(id=21, label="First", alias="first_name", type="text"),
+        ]
+    )
+    found = from_filter(stored, fields, SEGMENTS)
+    assert isinstance(found, NativeRule)
+    assert found.native["field"] == stored.field
+
+
+def test_mautic_reads_a_select_value_no_longer_an_option_as_it_is() -> None:
+    """Choices change with the live field: a stored value still reads canonically."""
+    assert from_filter(wire("plan", "select", "=", "gone"), FIELDS, SEGMENTS) == rule(
+        "plan", "equals", "gone"
+    )
+
+
+@pytest.mark.parametrize("operator", ["between", "!between", "date"])
+def test_mautic_native_hidden_operators_are_refused(operator: str) -> None:
+    native = NativeRule(
+        native={"field": "age", "type": "number", "operator": operator}
+        | {"properties": {"filter": ["1", "9"]}}
+    )
+    with pytest.raises(Untranslatable, match="hidden in Mautic's segment form"):
+        to_filter(native, FIELDS, SEGMENTS)
+
+
+def test_mautic_label_answers_only_when_no_alias_claims_it() -> None:
+    index = FieldIndex(
+        [
+            ContactField(id=1, label="Plan", alias="tier", type="text"),
+            ContactField(id=2, label="Other", alias="plan", type="text"),
+            ContactField(id=3, label="Twin", alias="a", type="text"),
+            ContactField(id=4, label="Twin", alias="b", type="text"),
+        ]
+    )
+    found = index.find("plan")
+    assert found is not None and found.alias == "plan"
+    assert index.find("twin") is None
+    fields = [index.find(alias) for alias in ("tier", "plan", "a")]
+    assert [index.label_of(f) for f in fields if f is not None] == [None, "Other", None]

@@ -20,6 +20,7 @@ import base64
 import copy
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,7 +61,38 @@ TZ_OFFSET = timedelta(hours=2)
 
 
 def _alias(text: str, space: str = "-") -> str:
-    return re.sub(r"[^a-z0-9]+", space, text.lower()).strip(space) or "segment"
+    """Mautic's alias cleaning (G8): transliterated, lower case, spaces to ``space``, every
+    other character but letters and digits stripped. The transliteration table and the
+    made-up alias for an empty result are not in the facts: the fake drops accents and
+    uses ``segment``."""
+    ascii_text = unicodedata.normalize("NFKD", text.strip()).encode("ascii", "ignore").decode()
+    cleaned = re.sub(f"[^a-z0-9{re.escape(space)}]+", "", ascii_text.replace(" ", space).lower())
+    if space == "_":
+        cleaned = cleaned.removesuffix("_")
+    return cleaned or "segment"
+
+
+_RELATIVE = {"today", "tomorrow", "yesterday", "anniversary", "birthday"} | {
+    f"{when} {unit}" for when in ("this", "last", "next") for unit in ("week", "month", "year")
+}
+_PATTERN_OPS = {"regexp", "!regexp", "like", "!like", "startsWith", "endsWith", "contains"}
+
+
+def _valid_date(value: str) -> bool:
+    """The ``SegmentDate`` constraint (6.4, 6.5): a relative value, or a real date as
+    ``Y-m-d``, ``Y-m-d H:i`` or ``Y-m-d H:i:s``."""
+    text = value.strip().lower()
+    if text in _RELATIVE or text[:1] in ("+", "-"):
+        return True
+    if any(part in text for part in ("first day of ", "last day of ", " ago")):
+        return True
+    for fmt in ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 @dataclass
@@ -242,7 +274,7 @@ class FakeMautic:
 
     def create_field(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        alias = body.get("alias") or _alias(body.get("label", ""), "_")
+        alias = _alias(body.get("alias") or body.get("label", ""), "_")
         if any(f["alias"] == alias for f in self.fields.values()):
             return _error(400, f"alias: The alias {alias} is already used.")
         options = [o["value"] for o in body.get("properties", {}).get("list", [])]
@@ -319,7 +351,10 @@ class FakeMautic:
             category = category.get("id")
         if old is not None and not category:
             category = (old.get("category") or {}).get("id")  # PATCH cannot clear it (G9)
-        alias = data.get("alias") or (old or {}).get("alias") or self._unique_alias(data["name"])
+        sent = data.get("alias")
+        alias = (
+            _alias(sent) if sent else (old or {}).get("alias") or self._unique_alias(data["name"])
+        )
         return {
             "id": ident,
             "isPublished": data.get("isPublished", True),
@@ -362,7 +397,25 @@ class FakeMautic:
             problem = self._filter_problem(item)
             if problem is not None:
                 return _error(400, problem)
+        if old is not None and self._circular(old["id"], filters):
+            return _error(400, "filters: Circular dependency between segments.")  # 6.5
         return None
+
+    def _circular(self, ident: int, filters: list[dict[str, Any]]) -> bool:
+        """Whether the segment's new filters lead back to it through ``leadlist`` filters."""
+        todo = [i for item in filters for i in _leadlist_ids(item)]
+        seen: set[int] = set()
+        while todo:
+            current = todo.pop()
+            if current == ident:
+                return True
+            if current in seen or current not in self.segments:
+                continue
+            seen.add(current)
+            todo.extend(
+                i for item in self.segments[current]["filters"] for i in _leadlist_ids(item)
+            )
+        return False
 
     def _type_of(self, alias: str) -> str | None:
         usable = {f["alias"]: f["type"] for f in self.fields.values() if f["isPublished"]}
@@ -382,6 +435,14 @@ class FakeMautic:
         if item.get("operator") not in allowed:
             return "operator: This value is not valid."
         value = (item.get("properties") or {}).get("filter", item.get("filter"))
+        if (
+            item.get("type") in ("date", "datetime")
+            and item["operator"] not in _PATTERN_OPS
+            and isinstance(value, str)
+            and "%" not in value
+            and not _valid_date(value)
+        ):
+            return f"filter: {value} is not a valid date."  # SegmentDate (6.5)
         if kind in CHOICE_TYPES and item["operator"] not in ("empty", "!empty"):
             values = value if isinstance(value, list) else [value]
             if not set(map(str, values)) <= self._choices(kind, item["field"]):
@@ -430,12 +491,16 @@ def _as_text(value: Any) -> Any:
     return None if value is None else str(value)
 
 
+def _leadlist_ids(item: dict[str, Any]) -> list[int]:
+    if item.get("field") != "leadlist":
+        return []
+    value = (item.get("properties") or {}).get("filter", item.get("filter"))
+    values = value if isinstance(value, list) else [value]
+    return [int(v) for v in values if v is not None and str(v).isdigit()]
+
+
 def _uses(segment: dict[str, Any], ident: int) -> bool:
-    for item in segment["filters"]:
-        value = item.get("properties", {}).get("filter")
-        if item["field"] == "leadlist" and ident in (value if isinstance(value, list) else [value]):
-            return True
-    return False
+    return any(ident in _leadlist_ids(item) for item in segment["filters"])
 
 
 def _json(status: int, body: Any) -> httpx.Response:
