@@ -107,18 +107,19 @@ def _split_duplicates(live: LiveList, provider: Provider | None) -> _Kept:
     kept = _Kept()
     for segment in live.segments:
         name = norm(segment.name)
-        if not segment.rules:
-            # A declared segment needs at least one rule (an empty one can match a list).
-            kept.left_out.append((segment, segment.reason or "it has no rules"))
-        elif name in first:
+        if name in first:
             reason = (
                 f'another live segment (id {first[name].id}) has the name "{first[name].name}"; '
                 "plan reports them as a conflict until one is renamed in the platform"
             )
             kept.left_out.append((segment, reason))
-        else:
-            first[name] = segment
+            continue
+        first[name] = segment
+        if segment.rules:
             kept.segments.append(segment)
+        else:
+            # A declared segment needs at least one rule (an empty one can match a list).
+            kept.left_out.append((segment, segment.reason or "it has no rules"))
     return kept
 
 

@@ -73,6 +73,10 @@ class PromiseHarness(ABC):
     campaigns: ClassVar[tuple[str, ...]] = ("42",)
     """Campaign ids behaviour rules may name."""
     lists: ClassVar[tuple[str, ...]] = (LIST, OTHER)
+    standard_values: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "status": ("active", "unsubscribed", "bounced")
+    }
+    """Values worth trying per standard field, besides the pool of its type."""
 
     @abstractmethod
     def harness(self, router: respx.MockRouter, root: Path) -> ProviderHarness:
@@ -87,27 +91,30 @@ class PromiseHarness(ABC):
         return None
 
 
-def _value_for(field_type: str, spec: FieldSpec | None) -> st.SearchStrategy[Any]:
-    pool: list[Any] = list(spec.values) if spec is not None and spec.values else []
+def _value_for(field_type: str, known: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    pool: list[Any] = list(known) * 3  # the values that fit, most often
     pool += {"number": NUMBERS, "date": DATES}.get(field_type, TEXTS)
     return st.sampled_from(pool)
 
 
 @st.composite
-def _field_rule(
-    draw: st.DrawFn, specs: tuple[FieldSpec, ...], caps: Capabilities
-) -> dict[str, Any]:
-    names = [*STANDARD_FIELDS, *(s.name for s in specs)]
+def _field_rule(draw: st.DrawFn, promise: PromiseHarness, caps: Capabilities) -> dict[str, Any]:
+    specs = promise.fields
+    usable = [n for n in STANDARD_FIELDS if caps.operators_for(n, None)]
+    names = [*usable, *(s.name for s in specs)] or list(STANDARD_FIELDS)
+    if draw(st.integers(0, 9)) == 0:  # now and then, a field the provider cannot test
+        names = list(STANDARD_FIELDS)
     name = draw(st.sampled_from(names))
     spec = next((s for s in specs if s.name == name), None)
     field_type = spec.type if spec is not None else STANDARD_FIELDS[name]
+    known = spec.values if spec is not None else promise.standard_values.get(name, ())
     allowed = sorted(caps.operators_for(name, field_type if spec is not None else None))
     if allowed and draw(st.integers(0, 9)) < 8:
         op = draw(st.sampled_from(allowed))
     else:
         op = draw(st.sampled_from(FIELD_OPERATORS))
     rule: dict[str, Any] = {"field": name, "op": op}
-    value = _value_for(field_type, spec)
+    value = _value_for(field_type, known)
     if op in ("in", "not_in"):
         rule["value"] = draw(st.lists(value, min_size=1, max_size=3, unique_by=str))
     elif op == "between":
@@ -118,21 +125,29 @@ def _field_rule(
 
 
 def _leaf(harness: PromiseHarness, caps: Capabilities) -> st.SearchStrategy[dict[str, Any]]:
+    events = sorted(caps.events) or ["opened"]
+    every_event = ["opened", "clicked", "not_opened", "not_clicked"]
+    window = st.fixed_dictionaries({"days": st.sampled_from([1, 30])})
     behaviour = st.fixed_dictionaries(
         {
             "campaign": st.sampled_from(harness.campaigns),
-            "event": st.sampled_from(["opened", "clicked", "not_opened", "not_clicked"]),
+            "event": st.one_of(*[st.sampled_from(events)] * 4, st.sampled_from(every_event)),
         },
-        optional={"within": st.fixed_dictionaries({"days": st.sampled_from([1, 30])})},
+        optional={"within": window} if caps.within else {},
     )
+    membership_ops = sorted(caps.membership) or ["in"]
+    every_op = ["in", "not_in", "active_in", "not_active_in"]
     membership = st.fixed_dictionaries(
         {
             "list": st.sampled_from([OTHER, *NAMES[:3]]),
-            "op": st.sampled_from(["in", "not_in", "active_in", "not_active_in"]),
+            "op": st.one_of(*[st.sampled_from(membership_ops)] * 4, st.sampled_from(every_op)),
         }
     )
-    fields = _field_rule(harness.fields, caps)
-    return st.one_of(fields, fields, fields, behaviour, membership)
+    fields = _field_rule(harness, caps)
+    kinds = [fields, fields, fields]
+    kinds += [behaviour] * (2 if caps.events else 1)
+    kinds += [membership] * (2 if caps.membership else 1)
+    return st.one_of(*kinds)
 
 
 def _rules(harness: PromiseHarness, caps: Capabilities) -> st.SearchStrategy[list[Any]]:
