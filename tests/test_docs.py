@@ -11,6 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
+from reconciler.registry import load_registry
+from reconciler.render import render_operator_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -146,3 +148,11 @@ def test_exit_codes_are_documented() -> None:
 def test_readme_names_no_local_paths() -> None:
     for marker in ("/tmp/", "/work/", "/home/", "/root/"):
         assert marker not in README
+
+
+@pytest.mark.parametrize("key", sorted(load_registry()))
+def test_readme_carries_each_providers_operator_table(key: str) -> None:
+    """The tables under "Providers" are what the code stores: regenerate them with
+    ``reconciler providers --format markdown`` when capabilities change."""
+    provider = load_registry()[key]
+    assert render_operator_table(provider.capabilities) in _section("Providers"), key
