@@ -4,6 +4,9 @@ A failed change does not stop the run: independent changes still go ahead, and o
 changes that depend on a failed one (segments in a list that could not be created, segments
 using a field that could not be created) are skipped. The result says what was applied,
 what failed (with the YAML position of the declaration) and what was skipped.
+
+Once the run's deadline (``--timeout``) has passed, no further change is started: each is
+skipped as ``not started``, and the run counts as failed (``timed_out``).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from .errors import PlatformOwned, ProviderError, UnsafePlanError
 from .model import FieldRule, Group, LiveState, Rule, SourceRef
 from .plan import Action, ApplyResult, Change, Outcome, Plan
 from .planning import Canon, segment_diff
-from .provider import Provider
+from .provider import Deadline, Provider
 
-__all__ = ["apply_plan", "check_safety", "unconverged"]
+__all__ = ["NOT_STARTED", "apply_plan", "check_safety", "timed_out", "unconverged"]
+
+NOT_STARTED = "not started: the run's --timeout passed"
+"""The reason of every change skipped because the run's deadline passed before it."""
 
 Locate = Callable[[SourceRef, tuple[str | int, ...]], str]
 """``file:line:column`` of a path inside a declaration (``config.locate_source``)."""
@@ -94,12 +100,23 @@ def apply_plan(
     *,
     locate: Locate | None = None,
     progress: Callable[[str], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> ApplyResult:
-    """Execute every change; never stop at the first failure."""
+    """Execute every change; never stop at the first failure, only at the ``deadline``
+    (after which the changes left are skipped as ``NOT_STARTED``)."""
     outcomes: list[Outcome] = []
     deps = _Dependencies()
     total = len(plan.changes)
     for index, change in enumerate(plan.changes, start=1):
+        if deadline is not None and deadline.passed():
+            left = plan.changes[index - 1 :]
+            outcomes += [Outcome(change=c, status="skipped", message=NOT_STARTED) for c in left]
+            if progress is not None:
+                progress(
+                    f"Stopped: the run's {deadline.describe()} passed; "
+                    f"{len(left)} of {total} change(s) not started."
+                )
+            break
         reason = deps.blocked(change)
         if reason is not None:
             outcomes.append(Outcome(change=change, status="skipped", message=reason))
@@ -118,6 +135,12 @@ def apply_plan(
         else:
             outcomes.append(Outcome(change=change, status="applied"))
     return ApplyResult(outcomes=tuple(outcomes))
+
+
+def timed_out(result: ApplyResult) -> bool:
+    """Whether the run's deadline stopped ``result`` before every change was started (the
+    apply then failed, even when nothing it started failed)."""
+    return any(o.status == "skipped" and o.message == NOT_STARTED for o in result.outcomes)
 
 
 def unconverged(plan: Plan, live: LiveState, providers: Mapping[str, Canon]) -> list[str]:

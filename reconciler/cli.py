@@ -13,19 +13,22 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import click
 from pydantic import ValidationError
 
 from . import __version__
+from .applying import timed_out
 from .cli_state import State, common_options, write_atomic
 from .errors import ConfigError, ReconcilerError
 from .model import Config
 from .plan import Plan
 from .planning import SafetyPolicy
 from .render import (
+    printable,
     render_apply_result,
     render_drift,
     render_operator_table,
@@ -39,6 +42,20 @@ __all__ = ["cli", "main", "run"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_UNSAFE = 0, 1, 2, 3
+
+
+class _Printable:
+    """A text stream that shows control and bidirectional characters escaped (line breaks
+    kept): click's own messages quote what was typed."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text, keep="\n"))
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 class ReconcilerGroup(click.Group):
@@ -57,14 +74,14 @@ class ReconcilerGroup(click.Group):
                 args, prog_name or "reconciler", complete_var, standalone_mode=False, **extra
             )
         except click.ClickException as exc:
-            exc.show()
+            exc.show(file=cast(IO[Any], _Printable(sys.stderr)))
             code = EXIT_ERROR  # usage errors too: 2 means "changes pending" here
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             code = EXIT_ERROR
         except ReconcilerError as exc:
             for line in exc.lines():
-                click.echo(f"Error: {line}", err=True)
+                click.echo(f"Error: {printable(line)}", err=True)
             code = exc.exit_code
         code = code if isinstance(code, int) else EXIT_OK
         if standalone_mode:
@@ -221,25 +238,30 @@ def apply(
             saved = _read_plan(plan_file)
             result = ws.apply_saved(saved, policy)
             click.echo(render_apply_result(result, color=state.color), nl=False)
-            if result.ok:
-                ws.check_saved_converged(saved)
-                state.progress("Re-read the live state: every change is in place.")
-            return EXIT_OK if result.ok else EXIT_ERROR
+            if not result.ok or timed_out(result):
+                return EXIT_ERROR
+            ws.check_saved_converged(saved)
+            state.progress("Re-read the live state: every change is in place.")
+            return EXIT_OK
         current = ws.plan(policy)
         click.echo(render_plan(current, "text", color=state.color), nl=False)
         if current.is_empty:
             return EXIT_OK
         if current.safety.tripped:
             ws.apply(current)  # raises UnsafePlanError before any change
-        if not _confirm(state, auto_approve):
+        deadline = ws.context.deadline
+        with deadline.paused() if deadline is not None else nullcontext():  # a person reads
+            confirmed = _confirm(state, auto_approve)
+        if not confirmed:
             click.echo("Apply cancelled.", err=True)
             return EXIT_ERROR
         result = ws.apply(current)
         click.echo(render_apply_result(result, color=state.color), nl=False)
-        if result.ok:
-            ws.check_converged()
-            state.progress("Re-read the live state: it matches the configuration.")
-        return EXIT_OK if result.ok else EXIT_ERROR
+        if not result.ok or timed_out(result):
+            return EXIT_ERROR
+        ws.check_converged()
+        state.progress("Re-read the live state: it matches the configuration.")
+        return EXIT_OK
 
 
 @cli.command()
@@ -289,7 +311,7 @@ def import_(output: Path | None) -> int:
     with state.workspace(narrow=False) as ws:
         imported = ws.import_document(state.targets[0], state.lists)
     for note in imported.notes:
-        click.echo(f"Note: {note}", err=True)
+        click.echo(f"Note: {printable(note)}", err=True)
     _emit(imported.text, output)
     return EXIT_OK
 

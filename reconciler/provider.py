@@ -29,12 +29,14 @@ from .plan import Action, Change, Plan
 __all__ = [
     "Capabilities",
     "Clock",
+    "Deadline",
     "Problem",
     "Provider",
     "ProviderContext",
     "Scope",
     "Shape",
     "SystemClock",
+    "format_duration",
     "paused_gc",
     "settings_as",
     "unique_names",
@@ -133,6 +135,52 @@ class SystemClock:
         time.sleep(seconds)
 
 
+def format_duration(seconds: float) -> str:
+    """``900`` as ``15m``, ``5400`` as ``1h30m``, ``2.5`` as ``2.5s``: how ``--timeout`` is
+    written."""
+    if seconds != int(seconds) or seconds < 60:
+        return f"{seconds:g}s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    return "".join(f"{value}{unit}" for value, unit in parts if value)
+
+
+class Deadline:
+    """When the run must stop: ``--timeout`` seconds after it started, on ``clock``.
+
+    ``at`` is absolute on the clock. Time spent in ``paused()`` (the confirmation prompt,
+    where a person reads the plan) moves it later, so only the tool's own work counts.
+    Providers share one instance through their ``ProviderContext``.
+    """
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.at = clock.now() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left (zero or negative once it passed)."""
+        return self.at - self.clock.now()
+
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+    def describe(self) -> str:
+        """How the option was given, for messages: ``--timeout (15m)``."""
+        return f"--timeout ({format_duration(self.seconds)})"
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time spent inside does not count against the deadline."""
+        started = self.clock.now()
+        try:
+            yield
+        finally:
+            self.at += max(0.0, self.clock.now() - started)
+
+
 def _no_progress(message: str) -> None:
     """Default progress sink: say nothing."""
 
@@ -152,6 +200,9 @@ class ProviderContext:
     """The target's ``max_concurrency`` (concurrent reads), if set."""
     requests_per_second: float | None = None
     """The target's ``requests_per_second`` budget, if set."""
+    deadline: Deadline | None = None
+    """When the run must stop (``--timeout``); HTTP waits and requests never go past it, and
+    the applier starts no change after it. ``None``: no deadline (library use, tests)."""
 
 
 class Provider(ABC):
@@ -178,6 +229,14 @@ class Provider(ABC):
         """The capabilities of one target, when its settings change them (for example a
         per-install condition limit). ``validate`` checks segments against this."""
         return cls.capabilities
+
+    @classmethod
+    def store_identity(cls, settings: BaseModel, base_dir: Path) -> str | None:
+        """What names the store a target's settings point at (a file, say), where two
+        targets could name one by accident; ``validate`` refuses two targets with one
+        identity, since each would prune and plan against the other's segments. ``base_dir``
+        is the root configuration file's directory. The default, ``None``: no identity."""
+        return None
 
     @classmethod
     def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:

@@ -5,6 +5,13 @@ header (``+ segment "X" (Newsletter @ local)``) with its rule-level detail lines
 and markdown formats only lay that view out, so neither repeats the walk over a plan. JSON
 is the models' own document. Every function returns a string ending in a newline; nothing
 here prints (only ``cli.py`` writes to the terminal).
+
+Names, values and messages are user and platform data: in text, markdown and JUnit every
+control character (C0, DEL, C1, ESC included), bidirectional control (U+061C, U+200E,
+U+200F, U+202A-U+202E, U+2066-U+2069) and line or paragraph separator (U+2028, U+2029)
+in them is shown escaped (``\\x1b``, ``\\u202e``; see :func:`printable`), so a name cannot
+colour, move, reorder or hide what the terminal or a pull-request page shows. JSON is
+written with ``ensure_ascii``: every character past ASCII is a ``\\uXXXX`` escape there.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import rules
+from .applying import NOT_STARTED
 from .model import FIELD_OPERATORS, FIELD_TYPES, STANDARD_FIELDS, JSONValue, LiveSegment, Segment
 from .plan import Action, ApplyResult, Change, DriftItem, DriftReport, Plan, SafetyLimit
 from .provider import Capabilities
@@ -25,6 +33,7 @@ from .provider import Capabilities
 __all__ = [
     "DriftFormat",
     "PlanFormat",
+    "printable",
     "render_apply_result",
     "render_drift",
     "render_plan",
@@ -50,6 +59,23 @@ _DRIFT_NOTES = {
     "unmanaged": "not declared; left alone because the list does not prune",
     "extra": "not declared; apply would delete it because the list prunes",
 }
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, *, keep: str = "") -> str:
+    """``text`` safe to show on a terminal or a web page: control characters, bidirectional
+    controls and line separators escaped (``\\x1b``, ``\\u202e``), except those in
+    ``keep`` (a line break, for text meant to span lines)."""
+    if keep:
+        return keep.join(printable(part) for part in text.split(keep))
+    return _UNSAFE.sub(_escaped, text)
 
 
 # --- the view --------------------------------------------------------------------------
@@ -125,10 +151,23 @@ def _details(change: Change) -> tuple[str, ...]:
     return ()
 
 
+def _entry(
+    symbol: str, title: str, details: Iterable[str], row: Iterable[str], note: str = ""
+) -> _Entry:
+    """An entry of user and platform data, made printable."""
+    return _Entry(
+        symbol,
+        printable(title),
+        tuple(printable(line) for line in details),
+        tuple(printable(cell) for cell in row),
+        note,
+    )
+
+
 def _change_entry(change: Change) -> _Entry:
     item = change.segment or (f"field {change.field.name}" if change.field else "")
     row = (change.action.value, change.target, change.list, item)
-    return _Entry(change.symbol, _title(change), _details(change), row)
+    return _entry(change.symbol, _title(change), _details(change), row)
 
 
 @dataclass(frozen=True)
@@ -141,14 +180,14 @@ class _Safety:
 
 
 def _safety(limit: SafetyLimit) -> _Safety:
-    reason = limit.reason.rstrip(".") + "."
-    names = ", ".join(_quote(name) for name in limit.deletes)
+    reason = printable(limit.reason.rstrip(".") + ".")
+    names = printable(", ".join(_quote(name) for name in limit.deletes))
     if limit.acknowledged:
         return _Safety(False, reason, (f"Deleting: {names}.",))
     flags = " ".join(f"--allow-delete {shlex.quote(name)}" for name in limit.deletes)
     advice = (
         f"Segments to delete: {names}.",
-        f"Acknowledge with {flags}, or all with --allow-deletes.",
+        f"Acknowledge with {printable(flags)}, or all with --allow-deletes.",
     )
     return _Safety(True, reason, advice)
 
@@ -164,8 +203,10 @@ class _PlanView:
 def _plan_view(plan: Plan) -> _PlanView:
     keyed = (((c.target, c.list), _change_entry(c)) for c in plan.changes)
     unmanaged = tuple(
-        f"{_segment_title(u.segment, u.list, u.target)}, id {u.segment_id}"
-        + (f" (not manageable: {u.reason})" if u.reason else "")
+        printable(
+            f"{_segment_title(u.segment, u.list, u.target)}, id {u.segment_id}"
+            + (f" (not manageable: {u.reason})" if u.reason else "")
+        )
         for u in plan.unmanaged
     )
     summary = NO_CHANGES if plan.is_empty else PLAN_SUMMARY.format(**plan.summary())
@@ -176,7 +217,7 @@ def _plan_view(plan: Plan) -> _PlanView:
 def _drift_entry(item: DriftItem) -> _Entry:
     title = _segment_title(item.segment, item.list, item.target)
     row = (item.status, item.target, item.list, item.segment)
-    return _Entry(_DRIFT_SYMBOLS[item.status], title, item.diff, row, _DRIFT_NOTES[item.status])
+    return _entry(_DRIFT_SYMBOLS[item.status], title, item.diff, row, _DRIFT_NOTES[item.status])
 
 
 def _drift_summary(report: DriftReport) -> str:
@@ -353,8 +394,9 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _xml_text(text: str) -> str:
-    """Text XML 1.0 can hold: characters it forbids become U+FFFD (escaping is ET's job)."""
-    return _NOT_XML.sub("\ufffd", text)
+    """Text XML 1.0 can hold, printable: control characters escaped (``\\x1b``), any other
+    character XML forbids (U+FFFE) as U+FFFD; ``<`` and ``&`` are ET's job."""
+    return _NOT_XML.sub("\ufffd", printable(text))
 
 
 def _drift_junit(report: DriftReport) -> str:
@@ -375,7 +417,7 @@ def _drift_junit(report: DriftReport) -> str:
             title = _segment_title(item.segment, item.list, item.target)
             message = f"{title}: {_DRIFT_NOTES[item.status]}"
             failure = ET.SubElement(case, "failure", message=_xml_text(message), type=item.status)
-            failure.text = _xml_text("\n".join(item.diff) or message)
+            failure.text = "\n".join(_xml_text(line) for line in item.diff) or _xml_text(message)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -403,11 +445,13 @@ def render_apply_result(result: ApplyResult, *, color: bool = False) -> str:
         change = outcome.change
         status = _paint(outcome.status, _STATUS_COLOURS[outcome.status], color)
         padding = " " * (9 - len(outcome.status))
-        message = outcome.message.replace("\n", "\n" + " " * 11)
+        message = printable(outcome.message, keep="\n").replace("\n", "\n" + " " * 11)
         reason = f": {message}" if message else ""
-        lines.append(f"{status}{padding}{change.symbol} {_title(change)}{reason}")
+        lines.append(f"{status}{padding}{change.symbol} {printable(_title(change))}{reason}")
     counts = (f"{result.count(status)} {status}" for status in ("applied", "failed", "skipped"))
-    lines.append(_bold(f"Apply: {', '.join(counts)}.", color))
+    late = sum(1 for o in result.outcomes if o.status == "skipped" and o.message == NOT_STARTED)
+    stopped = f" ({late} {NOT_STARTED})" if late else ""
+    lines.append(_bold(f"Apply: {', '.join(counts)}{stopped}.", color))
     return "\n".join(lines) + "\n"
 
 

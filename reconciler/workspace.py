@@ -18,7 +18,7 @@ from .config import load_config, locate_source, sorted_errors
 from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
 from .feasibility import plan_problems
 from .importing import Imported, import_document
-from .model import Config, LiveList, LiveState
+from .model import Config, LiveField, LiveList, LiveState
 from .plan import ApplyResult, DriftReport, Plan
 from .planning import (
     SafetyPolicy,
@@ -120,10 +120,13 @@ class Workspace:
     def fetch(self, scope: dict[str, tuple[str, ...]] | None = None) -> LiveState:
         """The live state of every list in scope, across targets."""
         lists: list[LiveList] = []
+        account: dict[str, tuple[LiveField, ...]] = {}
         for target, names in (scope if scope is not None else self.scope).items():
             self.context.progress(f"Reading {len(names)} list(s) from target {target!r}...")
-            lists.extend(self.provider(target).fetch(Scope(frozenset(names))).lists)
-        return LiveState(lists=tuple(lists))
+            found = self.provider(target).fetch(Scope(frozenset(names)))
+            lists.extend(found.lists)
+            account.update(found.account_fields)
+        return LiveState(lists=tuple(lists), account_fields=account)
 
     def _providers_for(self, targets: Sequence[str]) -> dict[str, Provider]:
         return {target: self.provider(target) for target in targets}
@@ -220,7 +223,13 @@ class Workspace:
 
     def _run(self, current: Plan) -> ApplyResult:
         providers = self._providers_for(sorted({c.target for c in current.changes}))
-        return apply_plan(current, providers, locate=locate_source, progress=self.context.progress)
+        return apply_plan(
+            current,
+            providers,
+            locate=locate_source,
+            progress=self.context.progress,
+            deadline=self.context.deadline,
+        )
 
 
 @contextmanager

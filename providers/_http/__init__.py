@@ -15,11 +15,13 @@ Each provider builds one :class:`HttpClient` per target. It wraps a thread-safe
 3. **Retry.** 429, 502, 503, 504 and connection errors or timeouts are retried up to
    ``RetryPolicy.max_attempts`` times with full-jitter exponential backoff
    (``uniform(0, min(max_delay, base_delay * 2**n))``). A ``Retry-After`` header (seconds or
-   HTTP-date) replaces the backoff. Every wait is capped by ``max_delay`` and by what is left
-   of ``max_total_wait`` (the total slept across the retries of one call); when that budget
-   or the attempts run out, the call gives up. POST and PATCH are not idempotent: they are
-   retried only when the server cannot have acted (429, or a connection never made),
-   unless the caller passes ``idempotent=True`` (e.g. an RPC-style read sent as POST).
+   HTTP-date) replaces the backoff. Every wait is at least ``min_delay`` (0.25 s: a
+   ``Retry-After`` of 0, negative or unreadable cannot make the client hammer a server),
+   at most ``max_delay`` and what is left of ``max_total_wait`` (the total slept across
+   the retries of one call); when that budget or the attempts run out, the call gives up.
+   POST and PATCH are not idempotent: they are retried only when the server cannot have
+   acted (429, or a connection never made), unless the caller passes ``idempotent=True``
+   (e.g. an RPC-style read sent as POST).
 4. **Translation.** The final failure becomes the core's exception tree, once, here:
    401/403 ``AuthError``, 404 ``NotFound``, 429 ``RateLimited``, anything else ``ApiError``
    with method, redacted URL, status and a short text excerpt of the body (HTML reduced to
@@ -27,11 +29,20 @@ Each provider builds one :class:`HttpClient` per target. It wraps a thread-safe
    ``__cause__``. A provider's ``classify`` hook sees every response first and may ask for a
    retry or name the exception (see :class:`Verdict`).
 
-Secrets given to the client, plus every credential header it sends (whatever ``auth`` or
-``headers`` put there, Basic pairs decoded), are replaced by ``***`` in every message and
-log line, including httpx's own request log; credential-looking query parameters and
-``Bearer``/``Basic`` tokens are masked whatever their value. Close the client (or use it
-as a context manager) to detach it from httpx's logger.
+The run's deadline (``context.deadline``, the CLI's ``--timeout``) bounds it all: no
+request is sent, no rate-limit turn or retry wait is taken past it, and each attempt's
+connect/read/write/pool timeouts are cut to what is left of it.
+
+Secrets given to the client, every credential header it sends (whatever ``auth`` or
+``headers`` put there, Basic pairs decoded), credential-named fields of request bodies and
+queries (``APIKey``, ``Password``, ``SessionID``...) and whatever a provider registers with
+``add_secrets`` are replaced by ``***`` in every message and log line, including httpx's own
+request log, in every form they may be written in (raw, URL-encoded, JSON- or
+Python-escaped, base64; see ``redaction``), wherever they stand as a whole token.
+Credential-looking query parameters and ``Bearer``/``Basic`` tokens are masked whatever
+their value. Errors an ``HttpProvider``'s ``fetch``/``apply`` raise pass through the same
+redaction. A header value HTTP cannot carry is reported by name, never quoted. Close the
+client (or use it as a context manager) to detach it from httpx's logger.
 """
 
 from .client import USER_AGENT, HttpClient

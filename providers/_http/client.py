@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,8 +26,15 @@ from reconciler.errors import (
 from reconciler.model import JSONValue
 from reconciler.provider import ProviderContext
 
+from .headers import UNSENDABLE, header_problem, unquoted
 from .policy import RateLimiter, RetryPolicy, Verdict, retry_after
-from .redaction import RedactingFilter, credential_secrets, excerpt, redact_forms, secret_forms
+from .redaction import (
+    RedactingFilter,
+    Redactor,
+    credential_fields,
+    credential_secrets,
+    excerpt,
+)
 from .urls import base_url_problem
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "USER_AGENT", "HttpClient"]
@@ -45,6 +54,27 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _UNSENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Failures before the request left: safe to retry for any method."""
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for the whole process (httpx's default: certifi's CAs).
+    Building one loads the CA bundle, about 35 ms; every client of every target shares it."""
+    return httpx.create_ssl_context()
+
+
+class _Url:
+    """A request's URL, redacted when first shown: most calls never show it."""
+
+    def __init__(self, request: httpx.Request, redact: Callable[[str], str]) -> None:
+        self._request = request
+        self._redact = redact
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._redact(str(self._request.url))
+        return self._text
 
 
 class _Skipped(Exception):
@@ -79,14 +109,18 @@ class HttpClient:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._limiter = RateLimiter(context.requests_per_second, context.clock)
         merged = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
-        self._secrets = frozenset([*secrets, *credential_secrets(merged)])
-        self._forms = secret_forms(self._secrets)
+        self._redactor = Redactor([*secrets, *credential_secrets(merged)])
         self._secrets_lock = threading.Lock()
+        for name, value in merged.items():
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise ConfigError(problem)
         self._httpx_filter = RedactingFilter(self.redact)
         logging.getLogger("httpx").addFilter(self._httpx_filter)
         self._client = httpx.Client(
             base_url=base_url,
             transport=context.http_transport,
+            verify=tls_context(),
             timeout=timeout or DEFAULT_TIMEOUT,
             headers=merged,
             auth=auth,
@@ -117,34 +151,33 @@ class HttpClient:
         """
         method = method.upper()
         replayable = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
-        content = data.encode() if isinstance(data, str) else None
-        form = None if isinstance(data, str) else data
-        request = self._client.build_request(
-            method, path, json=json, data=form, content=content, params=params, headers=headers
-        )
-        url = self.redact(str(request.url))
+        request = self._build(method, path, json, data, params, headers)
+        url = _Url(request, self.redact)
+        timeouts = dict(request.extensions.get("timeout") or {})
         waited = 0.0
         attempt = 0
         while True:
             attempt += 1
-            response, failure = self._attempt(request, url)
+            response, failure = self._attempt(request, url, timeouts)
             verdict = None
             if response is not None:
                 verdict = self._classify(response) if self._classify else None
                 if verdict is not None and verdict.error is not None and not verdict.retry:
-                    raise self._redacted(verdict.error) from None
+                    raise self.redacted(verdict.error) from None
                 if (response.status_code < 400 and verdict is None) or verdict == Verdict():
                     return response
-            retryable, wait = self._retryable(response, failure, verdict, replayable)
-            remaining = self.retry.max_total_wait - waited
-            if not retryable or attempt >= self.retry.max_attempts or remaining <= 0:
+            retryable, asked = self._retryable(response, failure, verdict, replayable)
+            delay = self._next_delay(asked, attempt, waited) if retryable else None
+            deadline = self.context.deadline
+            late = delay is not None and deadline is not None and delay >= deadline.remaining()
+            if delay is None or late:
                 tried = f" after {attempt} attempts ({waited:.1f} s waiting)" if attempt > 1 else ""
+                if late and deadline is not None:
+                    tried += (
+                        f"; stopped: the run's {deadline.describe()} passes before the next attempt"
+                    )
                 error = self._error(method, url, response, failure, verdict, replayable, tried)
-                raise error from None
-            if wait is None:
-                with self._rng_lock:
-                    wait = self.retry.backoff(attempt, self._rng)
-            delay = max(0.0, min(wait, self.retry.max_delay, remaining))
+                raise self.redacted(error) from None
             log.info(
                 "%s %s -> %s; retry %d/%d in %.2f s",
                 method,
@@ -156,6 +189,46 @@ class HttpClient:
             )
             self.context.clock.sleep(delay)
             waited += delay
+
+    def _build(
+        self,
+        method: str,
+        path: str,
+        json: JSONValue,
+        data: Mapping[str, Any] | str | None,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Request:
+        """The request, its credentials learned; a header or URL httpx would refuse is
+        reported without quoting it."""
+        self.add_secrets(*credential_fields([data, json, params]))
+        for name, value in (headers or {}).items():
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise ApiError(problem, method=method)
+        content = data.encode() if isinstance(data, str) else None
+        form = None if isinstance(data, str) else data
+        try:
+            return self._client.build_request(
+                method, path, json=json, data=form, content=content, params=params, headers=headers
+            )
+        except httpx.InvalidURL as exc:
+            raise ApiError(
+                f"could not build the request URL ({unquoted(exc)}; the URL is not shown)",
+                method=method,
+            ) from None
+
+    def _next_delay(self, asked: float | None, attempt: int, waited: float) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or None when the attempts or the
+        call's total wait are spent."""
+        if attempt >= self.retry.max_attempts:
+            return None
+        remaining = self.retry.max_total_wait - waited
+        with self._rng_lock:
+            delay = self.retry.delay(asked, attempt, self._rng)
+        if delay <= remaining:
+            return delay
+        return remaining if remaining >= self.retry.min_delay and remaining > 0 else None
 
     def get_json(self, path: str, *, params: Mapping[str, Any] | None = None) -> JSONValue:
         """GET ``path`` and decode its JSON body."""
@@ -206,22 +279,32 @@ class HttpClient:
             raise error
         return [results[index] for index in range(len(todo))]
 
-    def _redacted(self, error: ReconcilerError) -> ReconcilerError:
-        """A provider's error with every secret masked (its text may quote the server)."""
+    def redacted(self, error: ReconcilerError) -> ReconcilerError:
+        """``error`` with every secret masked in its message and its text attributes (an
+        ``ApiError``'s ``url`` and ``body``): its text may quote the server or a request."""
         error.args = tuple(self.redact(a) if isinstance(a, str) else a for a in error.args)
+        for name, value in list(vars(error).items()):
+            if isinstance(value, str):
+                setattr(error, name, self.redact(value))
+            elif isinstance(value, list) and all(isinstance(v, ReconcilerError) for v in value):
+                for inner in value:  # ConfigErrors: each reported on its own line
+                    self.redacted(inner)
         return error
 
     def redact(self, text: str) -> str:
-        """``text`` without this client's secrets."""
-        return redact_forms(text, self._forms)
+        """``text`` without this client's secrets, in any form they may be written in."""
+        return self._redactor(text)
+
+    def add_secrets(self, *secrets: str) -> None:
+        """Mask these too from now on (a session id or token a provider receives)."""
+        found = [secret for secret in secrets if secret]
+        if found and not self._redactor.secrets.issuperset(found):
+            with self._secrets_lock:
+                self._redactor = self._redactor.with_secrets(found)
 
     def _learn_secrets(self, request: httpx.Request) -> None:
         """Request hook, run after auth: whatever credentials are sent get redacted too."""
-        found = credential_secrets(request.headers)
-        if found and not self._secrets.issuperset(found):
-            with self._secrets_lock:
-                self._secrets |= frozenset(found)
-                self._forms = secret_forms(self._secrets)
+        self.add_secrets(*credential_secrets(request.headers))
 
     def close(self) -> None:
         logging.getLogger("httpx").removeFilter(self._httpx_filter)
@@ -236,13 +319,26 @@ class HttpClient:
     # -- one attempt and its reading -----------------------------------------------------------
 
     def _attempt(
-        self, request: httpx.Request, url: str
+        self, request: httpx.Request, url: _Url, timeouts: Mapping[str, float | None]
     ) -> tuple[httpx.Response | None, httpx.HTTPError | None]:
+        deadline = self.context.deadline
         with self._slots:
-            self._limiter.acquire()
+            if not self._limiter.acquire(deadline.at if deadline is not None else None):
+                raise self._too_late(request, url)
+            if deadline is not None:
+                left = deadline.remaining()
+                if left <= 0:
+                    raise self._too_late(request, url)
+                request.extensions["timeout"] = {
+                    key: left if value is None else min(value, left)
+                    for key, value in timeouts.items()
+                }
             started = time.perf_counter()
             try:
                 response = self._client.send(request)
+            except httpx.LocalProtocolError:
+                log.debug("%s %s -> LocalProtocolError", request.method, url)
+                raise self._unsendable(request, url) from None
             except httpx.RequestError as exc:
                 log.debug("%s %s -> %s", request.method, url, type(exc).__name__)
                 return None, exc
@@ -254,6 +350,26 @@ class HttpClient:
             time.perf_counter() - started,
         )
         return response, None
+
+    def _host(self, request: httpx.Request) -> str:
+        return self.redact(request.url.host) or "the server"
+
+    def _too_late(self, request: httpx.Request, url: _Url) -> ApiError:
+        deadline = self.context.deadline
+        assert deadline is not None
+        return ApiError(
+            f"the run's {deadline.describe()} passed before this call to "
+            f"{self._host(request)} was sent",
+            method=request.method,
+            url=str(url),
+        )
+
+    def _unsendable(self, request: httpx.Request, url: _Url) -> ApiError:
+        return ApiError(
+            f"could not send a request to {self._host(request)}: {UNSENDABLE}",
+            method=request.method,
+            url=str(url),
+        )
 
     def _retryable(
         self,
@@ -276,7 +392,7 @@ class HttpClient:
     def _error(
         self,
         method: str,
-        url: str,
+        url: _Url,
         response: httpx.Response | None,
         failure: httpx.HTTPError | None,
         verdict: Verdict | None,
@@ -284,8 +400,10 @@ class HttpClient:
         tried: str,
     ) -> ReconcilerError:
         if verdict is not None and verdict.error is not None:
-            return self._redacted(verdict.error)
-        host = httpx.URL(url).host if "://" in url else url
+            return self.redacted(verdict.error)
+        host = self.redact(self._client.base_url.host) or "the server"
+        if response is not None:
+            host = self._host(response.request)
         if response is None:
             reason = self.redact(f"{type(failure).__name__}: {failure}".rstrip(": "))
             if isinstance(failure, httpx.TimeoutException):
@@ -296,9 +414,9 @@ class HttpClient:
                 message = f"could not reach {host}{tried} ({reason})"
             if not replayable and not isinstance(failure, _UNSENT_ERRORS):
                 message += "; the change may or may not have been made, run plan to see"
-            return ApiError(message, method=method, url=url)
+            return ApiError(message, method=method, url=str(url))
         status = response.status_code
-        body = excerpt(response, self._forms)
+        body = excerpt(response, self.redact)
         where = f"{method} {url} -> {status}" + (f": {body}" if body else "")
         if status in (401, 403):
             return AuthError(f"{host} refused the credentials ({where}); check the target's keys")
@@ -315,7 +433,7 @@ class HttpClient:
             message = f"{host} answered with an error{tried}"
         if not replayable and status in self.retry.retry_statuses:
             message += "; the change may or may not have been made, run plan to see"
-        return ApiError(message, method=method, url=url, status=status, body=body)
+        return ApiError(message, method=method, url=str(url), status=status, body=body)
 
     def _decode(self, method: str, response: httpx.Response, *, allow_empty: bool) -> JSONValue:
         if allow_empty and not response.content.strip():
@@ -323,11 +441,11 @@ class HttpClient:
         try:
             return response.json()
         except ValueError:  # JSONDecodeError and UnicodeDecodeError
-            url = self.redact(str(response.request.url))
-            raise ApiError(
-                f"{httpx.URL(url).host} answered with a body that is not JSON",
+            error = ApiError(
+                f"{self._host(response.request)} answered with a body that is not JSON",
                 method=method,
-                url=url,
+                url=self.redact(str(response.request.url)),
                 status=response.status_code,
-                body=excerpt(response, self._forms),
-            ) from None
+                body=excerpt(response, self.redact),
+            )
+            raise self.redacted(error) from None

@@ -59,20 +59,23 @@ class ClientCredentialsAuth(httpx.Auth):
         """How many tokens were fetched (for tests and progress)."""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = yield from self._current(stale=None)
+        timeout = request.extensions.get("timeout")  # the client's, capped by the deadline
+        token = yield from self._current(stale=None, timeout=timeout)
         if token is None:
             return  # the token endpoint's transient failure is the answer: it gets retried
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code != 401:
             return
-        token = yield from self._current(stale=token)  # expired or revoked early: once more
+        token = yield from self._current(stale=token, timeout=timeout)  # expired or revoked
         if token is None:
             return
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
-    def _current(self, stale: str | None) -> Generator[httpx.Request, httpx.Response, str | None]:
+    def _current(
+        self, stale: str | None, timeout: object = None
+    ) -> Generator[httpx.Request, httpx.Response, str | None]:
         """A token to use: the shared one while valid (and not the one just refused), else a
         new one. None when the token endpoint failed transiently (its answer is final)."""
         with self._lock:
@@ -80,7 +83,10 @@ class ClientCredentialsAuth(httpx.Auth):
             if self._token is not None and self._token != stale and fresh:
                 return self._token
             self._token = None
-            response = yield self._token_request()
+            token_request = self._token_request()
+            if timeout is not None:  # else httpcore would wait forever for the token endpoint
+                token_request.extensions["timeout"] = timeout
+            response = yield token_request
             if response.status_code in _TRANSIENT:
                 return None
             token, lifetime = self._read(response)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import threading
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 0.5
     """Seconds; the backoff ceiling doubles each attempt and the wait is drawn below it."""
+    min_delay: float = 0.25
+    """Floor on every wait between attempts, whatever the server asks: a ``Retry-After`` of
+    0, negative or unreadable, or a jittered backoff drawn near zero, still waits this long,
+    so no server can make the client hammer it."""
     max_delay: float = 30.0
     """Cap on any single wait, ``Retry-After`` included."""
     max_total_wait: float = 120.0
@@ -32,13 +37,22 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if min(self.base_delay, self.max_delay, self.max_total_wait) < 0:
+        if min(self.base_delay, self.min_delay, self.max_delay, self.max_total_wait) < 0:
             raise ValueError("delays must not be negative")
+        if self.min_delay > self.max_delay:
+            raise ValueError("min_delay must not exceed max_delay")
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Full-jitter wait after failed attempt number ``attempt`` (1-based)."""
+        """Full-jitter wait after failed attempt number ``attempt`` (1-based), at least
+        ``min_delay``."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return rng.uniform(0.0, ceiling)
+        return max(self.min_delay, rng.uniform(0.0, ceiling))
+
+    def delay(self, asked: float | None, attempt: int, rng: random.Random) -> float:
+        """The wait before the next attempt: what ``Retry-After`` asked (else the backoff),
+        between ``min_delay`` and ``max_delay``."""
+        wait = self.backoff(attempt, rng) if asked is None else asked
+        return min(max(wait, self.min_delay), self.max_delay)
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,8 @@ class Verdict:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds asked for by ``Retry-After`` (delta-seconds or HTTP-date), if readable.
+    """Seconds asked for by ``Retry-After`` (delta-seconds or HTTP-date), if readable; the
+    policy's ``min_delay`` still applies to what this returns.
 
     An HTTP-date is measured against the response's own ``Date`` header when it has one,
     so the server's clock is compared with itself; otherwise against this machine's.
@@ -64,9 +79,11 @@ def retry_after(response: httpx.Response) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
         sent = response.headers.get("Date")
@@ -88,12 +105,17 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next: float | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, deadline: float | None = None) -> bool:
+        """Wait for this request's turn; False (without waiting or taking a turn) when the
+        turn would come after ``deadline`` (absolute on the clock)."""
         if not self._interval:
-            return
+            return True
         with self._lock:
             now = self._clock.now()
             start = now if self._next is None else max(now, self._next)
+            if deadline is not None and start >= deadline:
+                return False
             self._next = start + self._interval
         if start > now:
             self._clock.sleep(start - now)
+        return True

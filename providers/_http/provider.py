@@ -1,23 +1,49 @@
 """The base class of providers that speak HTTP: one client per target, built on first use
 (so ``validate`` never opens a connection), closed with the provider, and changes handed
-to one handler per change kind."""
+to one handler per change kind.
+
+Every error leaving a provider's ``fetch``, ``apply`` or ``check_change`` passes through
+its client's redaction, so a message a provider builds itself from an answer (an
+"unexpected shape" quoting the body) cannot carry a secret out either."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import BaseModel
 
-from reconciler.errors import ProviderError
+from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.plan import Action, Change
 from reconciler.provider import Provider, ProviderContext
 
 from .client import HttpClient
 
 __all__ = ["HttpProvider"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_GUARDED = ("fetch", "apply", "check_change")
+"""The provider methods whose errors are redacted on the way out."""
+
+
+def _redacting(method: _F) -> _F:
+    """``method`` of an ``HttpProvider``, its errors redacted by the provider's client."""
+
+    @functools.wraps(method)
+    def wrapper(self: HttpProvider, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ReconcilerError as exc:
+            client = self._http
+            if client is not None:
+                client.redacted(exc)
+            raise
+
+    wrapper.__redacting__ = True  # type: ignore[attr-defined]
+    return cast(_F, wrapper)
 
 
 class HttpProvider(Provider):
@@ -27,6 +53,13 @@ class HttpProvider(Provider):
     """The platform's name, for messages."""
     handlers: ClassVar[Mapping[Action, Callable[[Any, Change], None]]]
     """One method per change kind the provider executes."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _GUARDED:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__redacting__", False):
+                setattr(cls, name, _redacting(method))
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
         super().__init__(target, settings, context)
@@ -45,6 +78,7 @@ class HttpProvider(Provider):
                 self._http = self._build_http()
             return self._http
 
+    @_redacting
     def apply(self, change: Change) -> None:
         handler = self.handlers.get(change.action)
         if handler is None:

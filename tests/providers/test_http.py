@@ -175,7 +175,7 @@ def test_request_retries_each_retry_status_then_succeeds(
     assert 0 <= clock.sleeps[0] <= 0.5 and 0 <= clock.sleeps[1] <= 1.0
 
 
-def test_backoff_is_full_jitter_doubling_and_capped(
+def test_backoff_is_full_jitter_doubling_capped_and_floored(
     router: respx.MockRouter, make_client: Callable[..., HttpClient], clock: FakeClock
 ) -> None:
     policy = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=5.0, max_total_wait=1000)
@@ -183,13 +183,15 @@ def test_backoff_is_full_jitter_doubling_and_capped(
     with pytest.raises(ApiError):
         make_client(retry=policy, rng=random.Random(3)).get_json("/x")
     rng = random.Random(3)
-    expected = [rng.uniform(0, min(5.0, 2 ** (n - 1))) for n in range(1, 8)]
+    expected = [max(0.25, rng.uniform(0, min(5.0, 2 ** (n - 1)))) for n in range(1, 8)]
     assert clock.sleeps == pytest.approx(expected)
+    assert min(clock.sleeps) == policy.min_delay == 0.25  # two draws fell below the floor
 
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("7", 7.0), ("0", 0.0), ("2.5", 2.5), ("-3", 0.0), ("Wed, 21 Oct 2026 07:28:12 GMT", 12.0)],
+    # 0 and negative waits are raised to RetryPolicy.min_delay (issue 11, item 6)
+    [("7", 7.0), ("0", 0.25), ("2.5", 2.5), ("-3", 0.25), ("Wed, 21 Oct 2026 07:28:12 GMT", 12.0)],
 )
 def test_request_honours_retry_after(
     router: respx.MockRouter,
@@ -353,7 +355,7 @@ def test_transport_failures_past_the_retries_become_api_errors(
     message: str,
 ) -> None:
     route = router.get(f"{BASE}/lists").mock(side_effect=failure)
-    policy = RetryPolicy(base_delay=0.0)
+    policy = RetryPolicy(base_delay=0.0, min_delay=0.0)
     with pytest.raises(ApiError) as caught:
         make_client(retry=policy).get_json("/lists")
     assert route.call_count == 6 and clock.sleeps == [0.0] * 5

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.applying import apply_plan, check_safety, unconverged
+from reconciler.applying import NOT_STARTED, apply_plan, check_safety, timed_out, unconverged
 from reconciler.errors import ApiError, PlatformOwned, UnsafePlanError
 from reconciler.model import FieldDef, LiveState, Rule, SourceRef
 from reconciler.plan import Action, Change, Plan, SafetyLimit, SafetyReport
-from reconciler.provider import Capabilities, Provider, Scope
+from reconciler.provider import Capabilities, Deadline, Provider, Scope
 from tests.factories import make_live_segment, make_rule, make_segment
+from tests.providers.fakes import FakeClock
 
 
 class Recorder(Provider):
@@ -145,6 +146,59 @@ def test_apply_leaves_platform_owned_objects_alone() -> None:
         ("skipped", "left alone: a system segment")
     ]
     assert result.ok
+
+
+class Slow(Recorder):
+    """Each change takes ten seconds on the clock."""
+
+    def __init__(self, clock: FakeClock, failing: frozenset[str] = frozenset()) -> None:
+        super().__init__(set(failing))
+        self.clock = clock
+
+    def apply(self, change: Change) -> None:
+        self.clock.time += 10
+        super().apply(change)
+
+
+def test_apply_starts_no_change_once_the_deadline_has_passed() -> None:
+    clock = FakeClock()
+    provider = Slow(clock, frozenset({"B"}))
+    messages: list[str] = []
+    changes = tuple(_segment(name) for name in "ABCDE")
+    result = apply_plan(
+        Plan(changes=changes),
+        {"t": provider},
+        progress=messages.append,
+        deadline=Deadline(clock, 25),
+    )
+    assert [(o.change.segment, o.status) for o in result.outcomes] == [
+        ("A", "applied"),
+        ("B", "failed"),
+        ("C", "applied"),
+        ("D", "skipped"),
+        ("E", "skipped"),
+    ]
+    assert [o.message for o in result.outcomes[3:]] == [NOT_STARTED, NOT_STARTED]
+    assert provider.applied == ["create_segment:A", "create_segment:C"]
+    assert timed_out(result) and not result.ok
+    assert messages[-1] == (
+        "Stopped: the run's --timeout (25s) passed; 2 of 5 change(s) not started."
+    )
+
+
+def test_a_run_stopped_by_the_deadline_is_timed_out_even_without_failures() -> None:
+    clock = FakeClock()
+    changes = (_segment("A"), _segment("B"))
+    result = apply_plan(Plan(changes=changes), {"t": Slow(clock)}, deadline=Deadline(clock, 5))
+    assert [o.status for o in result.outcomes] == ["applied", "skipped"]
+    assert result.ok and timed_out(result)  # ok says nothing failed; the CLI exits 1 anyway
+
+
+def test_apply_without_a_deadline_runs_to_the_end() -> None:
+    clock = FakeClock()
+    result = apply_plan(Plan(changes=(_segment("A"), _segment("B"))), {"t": Slow(clock)})
+    assert [o.status for o in result.outcomes] == ["applied", "applied"]
+    assert not timed_out(result)
 
 
 class _Canon:

@@ -444,13 +444,14 @@ def test_render_drift_junit_is_parseable_with_counts(report: DriftReport) -> Non
 
 
 def test_render_drift_junit_survives_characters_xml_forbids() -> None:
-    report = DriftReport(items=(item("Bell\x07 ]]> &", "changed", "- a\x00"),))
+    # control characters are shown escaped, not replaced (issue 11, item 7)
+    report = DriftReport(items=(item("Bell\x07 ]]> &", "changed", "- a\x00\ufffe"),))
     root = ET.fromstring(render_drift(report, "junit"))
     case = root.find("testsuite/testcase")
     assert case is not None
-    assert case.attrib["name"] == "Bell\ufffd ]]> &"
+    assert case.attrib["name"] == "Bell\\x07 ]]> &"
     failure = case.find("failure")
-    assert failure is not None and failure.text == "- a\ufffd"
+    assert failure is not None and failure.text == "- a\\x00\ufffd"
 
 
 def test_render_drift_rejects_unknown_format(report: DriftReport) -> None:
