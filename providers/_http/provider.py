@@ -12,19 +12,20 @@ import functools
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.plan import Action, Change
-from reconciler.provider import Provider, ProviderContext
+from reconciler.provider import Provider, ProviderContext, settings_as
 
 from .client import HttpClient
 
 __all__ = ["HttpProvider"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_S = TypeVar("_S", bound=BaseModel)
 _GUARDED = ("fetch", "apply", "check_change")
 """The provider methods whose errors are redacted on the way out."""
 
@@ -33,7 +34,7 @@ def _redacting(method: _F) -> _F:
     """``method`` of an ``HttpProvider``, its errors redacted by the provider's client."""
 
     @functools.wraps(method)
-    def wrapper(self: HttpProvider, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: HttpProvider[Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except ReconcilerError as exc:
@@ -46,8 +47,9 @@ def _redacting(method: _F) -> _F:
     return cast(_F, wrapper)
 
 
-class HttpProvider(Provider):
-    """A provider whose platform is an HTTP API."""
+class HttpProvider(Provider, Generic[_S]):
+    """A provider whose platform is an HTTP API; ``config`` is its target's settings as
+    its own ``settings_model`` (validated again when handed another model)."""
 
     platform: ClassVar[str]
     """The platform's name, for messages."""
@@ -62,7 +64,9 @@ class HttpProvider(Provider):
                 setattr(cls, name, _redacting(method))
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        super().__init__(target, settings, context)
+        own = cast(_S, settings_as(settings, self.settings_model))
+        super().__init__(target, own, context)
+        self.config: _S = own
         self._http: HttpClient | None = None
         self._lock = threading.Lock()
 

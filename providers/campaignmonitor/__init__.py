@@ -50,7 +50,6 @@ from reconciler.provider import (
     Problem,
     ProviderContext,
     Scope,
-    settings_as,
     unique_names,
 )
 from reconciler.rules import path_text, segment_key
@@ -152,7 +151,7 @@ class _ListInfo:
     """Segment id -> title, as last fetched (for the 275 check at plan)."""
 
 
-class CampaignMonitorProvider(HttpProvider):
+class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
     """Segments of one Campaign Monitor client, as AND-ed RuleGroups of OR-ed rules."""
 
     platform: ClassVar[str] = "Campaign Monitor"
@@ -162,9 +161,7 @@ class CampaignMonitorProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        settings = settings_as(settings, CampaignMonitorSettings)
         super().__init__(target, settings, context)
-        self.config = settings
         self._lists: dict[str, _ListInfo] = {}
         self._owned: set[str] = set()
         """Ids of system segments met (284) in this run: no longer read, so never planned."""

@@ -50,7 +50,6 @@ from reconciler.provider import (
     Problem,
     ProviderContext,
     Scope,
-    settings_as,
     unique_names,
 )
 from reconciler.rules import walk
@@ -134,7 +133,7 @@ class GreenArrowSettings(BaseModel):
         return base64.b64encode(f"{self.organization_id}:{key}".encode()).decode()
 
 
-class GreenArrowProvider(HttpProvider):
+class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
     """Segments of one GreenArrow Studio organization, grouped by mailing list."""
 
     platform: ClassVar[str] = "GreenArrow"
@@ -144,9 +143,7 @@ class GreenArrowProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        settings = settings_as(settings, GreenArrowSettings)
         super().__init__(target, settings, context)
-        self.config = settings
         self._index = ListIndex()
         """Every mailing list the key can see, as last read (membership rules name them)."""
         self._remote: set[int] = set()

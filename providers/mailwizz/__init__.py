@@ -52,7 +52,6 @@ from reconciler.provider import (
     Problem,
     ProviderContext,
     Scope,
-    settings_as,
     unique_names,
 )
 
@@ -132,7 +131,7 @@ class _ListInfo:
     fields: list[FieldRecord] | None = None
 
 
-class MailWizzProvider(HttpProvider):
+class MailWizzProvider(HttpProvider[MailWizzSettings]):
     """Segments of one MailWizz install's lists, as one flat all/any condition list."""
 
     platform: ClassVar[str] = "MailWizz"
@@ -142,9 +141,7 @@ class MailWizzProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        settings = settings_as(settings, MailWizzSettings)
         super().__init__(target, settings, context)
-        self.config = settings
         self._lists: dict[str, _ListInfo] = {}
         self._operators: wire.OperatorIndex | None = None
 

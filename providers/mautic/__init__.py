@@ -51,7 +51,6 @@ from reconciler.provider import (
     Problem,
     ProviderContext,
     Scope,
-    settings_as,
     unique_names,
 )
 
@@ -156,7 +155,7 @@ class MauticSettings(BaseModel):
         return self.base_url.rstrip("/")
 
 
-class MauticProvider(HttpProvider):
+class MauticProvider(HttpProvider[MauticSettings]):
     """Segments of one Mautic instance, grouped into lists by segment category."""
 
     platform: ClassVar[str] = "Mautic"
@@ -166,9 +165,7 @@ class MauticProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        settings = settings_as(settings, MauticSettings)
         super().__init__(target, settings, context)
-        self.config = settings
         self._categories: dict[str, Category] = {}
         self._fields: FieldIndex | None = None
         self._names: dict[str, str] = {}

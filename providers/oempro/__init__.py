@@ -57,7 +57,6 @@ from reconciler.provider import (
     Problem,
     ProviderContext,
     Scope,
-    settings_as,
     unique_names,
 )
 from reconciler.rules import segment_key, walk
@@ -145,7 +144,7 @@ class _ListInfo:
     """As last read; None when it must be read again (after a field was created)."""
 
 
-class OemproProvider(HttpProvider):
+class OemproProvider(HttpProvider[OemproSettings]):
     """Segments of one Oempro user's subscriber lists, in two levels."""
 
     platform: ClassVar[str] = "Oempro"
@@ -155,9 +154,7 @@ class OemproProvider(HttpProvider):
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
-        settings = settings_as(settings, OemproSettings)
         super().__init__(target, settings, context)
-        self.config = settings
         self._api: OemproApi | None = None
         self._api_lock = threading.Lock()
         self._lists: dict[str, _ListInfo] = {}
