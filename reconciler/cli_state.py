@@ -4,7 +4,9 @@ whole-file writes. Kept apart from ``cli.py`` so that the commands stay wiring o
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -16,13 +18,39 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfigError
-from .provider import Clock, ProviderContext
+from .provider import Clock, Deadline, ProviderContext, SystemClock, format_duration
 from .registry import Registry, load_registry
 from .workspace import Selection, Workspace, opened
 
-__all__ = ["State", "common_options", "write_atomic"]
+__all__ = ["DEFAULT_TIMEOUT", "Duration", "State", "common_options", "write_atomic"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_TIMEOUT = 15 * 60.0
+"""Seconds a run may take (``--timeout``) unless told otherwise: 15 minutes."""
+_DURATION = re.compile(
+    r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?"
+)
+
+
+class Duration(click.ParamType[float]):
+    """A positive duration: seconds (``90``) or with units (``90s``, ``15m``, ``1h30m``)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            text = str(value).strip().lower()
+            found = _DURATION.fullmatch(text) if text else None
+            if found is None:
+                self.fail(f"{value!r} is not a duration: give seconds (90) or 90s, 15m, 1h30m")
+            parts = {unit: float(found[unit] or 0) for unit in "hms"}
+            seconds = parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"{value!r} is not a positive duration")
+        return seconds
 
 
 @dataclass
@@ -39,6 +67,8 @@ class State:
     """Providers by key; ``None`` loads the installed entry points (tests pass a dict)."""
     clock: Clock | None = None
     """The clock providers wait on; ``None`` is the real one (tests pass a fake)."""
+    timeout: float | None = None
+    """``--timeout`` in seconds; ``None`` is ``DEFAULT_TIMEOUT``."""
 
     @property
     def config_path(self) -> Path:
@@ -55,10 +85,13 @@ class State:
             click.echo(message, err=True)
 
     def context(self) -> ProviderContext:
+        """What the providers get; the run's deadline starts now."""
         base_dir = self.config_path.resolve().parent
-        if self.clock is None:
-            return ProviderContext(base_dir=base_dir, progress=self.progress)
-        return ProviderContext(base_dir=base_dir, progress=self.progress, clock=self.clock)
+        clock = self.clock or SystemClock()
+        deadline = Deadline(clock, self.timeout or DEFAULT_TIMEOUT)
+        return ProviderContext(
+            base_dir=base_dir, progress=self.progress, clock=clock, deadline=deadline
+        )
 
     def providers(self) -> Registry:
         if self.registry is None:
@@ -74,7 +107,12 @@ class State:
             # Third-party debug lines can carry headers; only our own loggers go verbose.
             for noisy in ("httpx", "httpcore"):
                 logging.getLogger(noisy).setLevel(logging.WARNING)
-        if not self.config_path.exists():
+        try:
+            found = self.config_path.exists()
+        except OSError as exc:  # a name too long, say: the OS refuses to even look
+            message = f"cannot read file: {exc.strerror or exc}"
+            raise ConfigError(message, file=str(self.config_path)) from None
+        if not found:
             raise ConfigError(
                 f"{self.config_path}: configuration file not found "
                 "(use -c/--config to name another file)"
@@ -82,6 +120,16 @@ class State:
         selection = Selection(tuple(self.targets), tuple(self.lists)) if narrow else Selection()
         with opened(self.config_path, self.providers(), self.context(), selection) as ws:
             yield ws
+
+
+class _ConfigPath(click.Path):
+    """``-c/--config``: a file path; one holding a NUL character is a usage error (the OS
+    cannot take it, and ``os.stat`` would raise instead of answering)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("the path contains a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -101,7 +149,7 @@ COMMON_OPTIONS = [
     _common(
         "-c",
         "--config",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=_ConfigPath(path_type=Path, dir_okay=False),
         help="Root YAML file (default: reconciler.yaml).",
     ),
     _common(
@@ -118,6 +166,16 @@ COMMON_OPTIONS = [
         "--no-color",
         is_flag=True,
         help="No colour (also when NO_COLOR is set or output is not a TTY).",
+    ),
+    _common(
+        "--timeout",
+        type=Duration(),
+        metavar="DURATION",
+        help=(
+            "Stop the run after this long (90s, 15m, 1h; default "
+            f"{format_duration(DEFAULT_TIMEOUT)}): changes not started by then are "
+            "reported, and the exit code is 1."
+        ),
     ),
 ]
 

@@ -6,14 +6,20 @@ error names its own file), fills in the defaults and resolves every list's targe
 problem found in one run is raised together as :class:`ConfigErrors`, each one line of
 ``file:line:column: message``. Each file is parsed exactly once when it is valid; positions
 are looked up again only for files that have errors.
+
+Includes stay inside the configuration: a pattern is relative to the root file's directory,
+may not be absolute nor use ``..``, and every file it matches must resolve (symbolic links
+followed) to a file inside that directory. ``**`` never enters a symbolic link to a
+directory, so no pattern can walk the file system or loop.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +117,19 @@ class _Loader:
         loaded = self.read(path)
         if loaded is None:
             return None
+        if loaded.data is None and loaded.errors:
+            return None  # refused while loading (an alias bomb): that error says it all
         if not isinstance(loaded.data, dict):
             what = "empty" if loaded.data is None else "not a mapping"
             self.error_at(loaded.file, (), f"the configuration is {what}; start with: version: 1")
+            return None
+        if _foreign(loaded.data, list(Config.model_fields)):
+            # Not a configuration file at all (-c naming the wrong file): one error, and
+            # nothing of its content repeated.
+            message = "this is not a configuration file: it has none of the keys " + ", ".join(
+                Config.model_fields
+            )
+            self.error_at(loaded.file, (), message)
             return None
         root = self.root_model(loaded)
         self.add_lists(loaded)
@@ -155,14 +171,34 @@ class _Loader:
         patterns = loaded.data.get("include") or ()
         if not isinstance(patterns, list):
             return []  # the schema error is reported by root_model
+        base = root.parent
+        inside = os.path.realpath(base)
         found: list[tuple[int, Path]] = []
         for index, pattern in enumerate(patterns):
             if not isinstance(pattern, str):
                 continue
-            matches = sorted(glob.glob(str(root.parent / pattern), recursive=True))
-            files = [Path(match) for match in matches if Path(match).is_file()]
-            if not files and not glob.has_magic(pattern):
-                self.error_at(loaded.file, ("include", index), _no_match(pattern))
+            where = ("include", index)
+            problem = _pattern_problem(pattern)
+            if problem is not None:
+                self.error_at(loaded.file, where, f'include "{pattern}" {problem}')
+                continue
+            files: list[Path] = []
+            outside = 0
+            for match in sorted(set(_matches(base, pattern))):
+                real = os.path.realpath(match)
+                if os.path.isdir(real):
+                    continue  # never read: a directory matched by a wildcard is no file
+                if os.path.commonpath((real, inside)) != inside:
+                    message = (
+                        f'include "{pattern}" matches {display_path(match)}, which resolves '
+                        "outside the configuration's directory (a symbolic link?)"
+                    )
+                    self.error_at(loaded.file, where, message)
+                    outside += 1
+                else:
+                    files.append(match)
+            if not files and not outside and not _waiting(base, pattern):
+                self.error_at(loaded.file, where, _no_match(pattern))
             found += [(index, path) for path in files]
         return found
 
@@ -175,17 +211,109 @@ class _Loader:
         if not isinstance(loaded.data, dict):
             self.error_at(loaded.file, (), "an included file must be a mapping holding lists:")
             return
-        for key in loaded.data:
-            if key != "lists":
-                hint = did_you_mean(key, ["lists"]) or ' (an included file holds only "lists")'
-                self.error_at(loaded.file, (key,), f'unknown key "{key}"{hint}')
+        others = [key for key in loaded.data if key != "lists"]
+        if _foreign(loaded.data, ["lists"]):
+            # Not a configuration file at all: one error, nothing of its content repeated.
+            message = 'an included file must be a mapping holding lists: (it has no "lists")'
+            self.error_at(loaded.file, (), message)
+            return
+        for key in others:
+            hint = did_you_mean(key, ["lists"]) or ' (an included file holds only "lists")'
+            self.error_at(loaded.file, (key,), f'unknown key "{key}"{hint}')
         self.add_lists(loaded)
 
 
+def _foreign(data: dict[str, Any], keys: list[str]) -> bool:
+    """Whether a mapping has keys but none of ``keys``, nor one close to them (a typo):
+    then it is some other file, whose keys an error must not repeat."""
+    return bool(data) and not any(key in keys or did_you_mean(key, keys) for key in data)
+
+
 def _no_match(pattern: str) -> str:
-    # A wildcard pattern may match nothing yet (say, before the first ``import``); a plain
-    # file name that matches nothing is a typo.
     return f'include "{pattern}" matches no file'
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why a pattern could reach outside the configuration's directory, or None."""
+    if os.path.isabs(pattern) or pattern.startswith(("/", "\\")):
+        return "is an absolute path; include takes paths relative to the root file's directory"
+    if ".." in re.split(r"[/\\]", pattern):
+        return 'uses ".."; include takes only files inside the root file\'s directory'
+    return None
+
+
+def _parts(pattern: str) -> list[str]:
+    return [part for part in re.split(r"[/\\]", pattern) if part not in ("", ".")]
+
+
+def _waiting(base: Path, pattern: str) -> bool:
+    """Whether a wildcard pattern that matched nothing searches a directory that exists and
+    is still empty (say, waiting for the first ``reconciler import -o``): not a typo."""
+    fixed: list[str] = []
+    for part in _parts(pattern):
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    else:
+        return False  # no wildcard: a file name that matches nothing is a typo
+    try:
+        with os.scandir(base.joinpath(*fixed)) as entries:
+            return all(entry.name.startswith(".") for entry in entries)
+    except OSError:
+        return False
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except OSError:
+        return []
+
+
+def _matches(base: Path, pattern: str) -> Iterator[Path]:
+    """Paths under ``base`` matching ``pattern``, as :func:`glob.glob` with
+    ``recursive=True`` finds them (``*``, ``?`` and ``[...]`` within a name, ``**`` for
+    any depth, hidden names only when the pattern's name starts with "."), except that
+    ``**`` never enters a symbolic link to a directory. Iterative, each directory visited
+    once per pattern part: no depth of directories can exhaust the stack."""
+    parts = _parts(pattern)
+    pending: list[tuple[Path, int]] = [(base, 0)]
+    seen: set[tuple[Path, int]] = set()
+    while pending:
+        directory, index = pending.pop()
+        if (directory, index) in seen:
+            continue
+        seen.add((directory, index))
+        if index == len(parts):
+            yield directory
+            continue
+        part, last = parts[index], index == len(parts) - 1
+        if part == "**":
+            pending.append((directory, index + 1))
+            for entry in _entries(directory):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((directory / entry.name, index))
+                elif last:
+                    yield directory / entry.name
+        elif not glob.has_magic(part):
+            candidate = directory / part
+            if last and os.path.lexists(candidate):
+                yield candidate
+            elif not last and candidate.is_dir():
+                pending.append((candidate, index + 1))
+        else:
+            for entry in _entries(directory):
+                if entry.name.startswith(".") and not part.startswith("."):
+                    continue
+                if not fnmatch.fnmatchcase(entry.name, part):
+                    continue
+                if last:
+                    yield directory / entry.name
+                elif entry.is_dir():
+                    pending.append((directory / entry.name, index + 1))
 
 
 def _with_sources(mailing_list: MailingList, file: str, index: int) -> MailingList:

@@ -9,6 +9,7 @@ guided by the data itself, before :func:`reconciler.yamlio.locate` finds the lin
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import types
 from collections.abc import Sequence
@@ -42,6 +43,17 @@ _TYPE_NAMES = {
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean "x"?)`` for a close match (case-insensitive), else ``""``."""
+    if len(word) > _HINT_MAX:  # comparing long texts costs their product; no typo is that long
+        return ""
+    return _did_you_mean(word, tuple(c for c in choices if len(c) <= _HINT_MAX))
+
+
+_HINT_MAX = 200
+
+
+@functools.lru_cache(maxsize=1024)
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    # A typo repeated in thousands of places costs one comparison, not thousands.
     lowered = {choice.lower(): choice for choice in choices}
     found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f' (did you mean "{lowered[found[0]]}"?)' if found else ""
@@ -194,7 +206,13 @@ def _merge_type_errors(items: list[tuple[Path, ErrorDetails]]) -> list[tuple[Pat
     by_path: dict[Path, list[str]] = {}
     # A float member that says "not finite" explains the value; the other members' type
     # mismatches would only repeat that it is a number.
-    finite = {path for path, error in items if error["type"] == "finite_number"}
+    # The same holds above it: in ``value: [1, .nan]`` the list member was the right one.
+    finite = {
+        path[:end]
+        for path, error in items
+        if error["type"] == "finite_number"
+        for end in range(len(path) + 1)
+    }
     for path, error in items:
         if error["type"] in _TYPE_NAMES and path in finite:
             continue
@@ -219,15 +237,11 @@ def _merge_type_errors(items: list[tuple[Path, ErrorDetails]]) -> list[tuple[Pat
 
 def _drop_spurious(items: list[tuple[Path, ErrorDetails]]) -> list[tuple[Path, ErrorDetails]]:
     """pydantic adds ``too_short`` to a list whose items failed; the item errors suffice."""
-    paths = [path for path, _ in items]
-
-    def has_child_error(path: Path) -> bool:
-        return any(len(other) > len(path) and other[: len(path)] == path for other in paths)
-
+    parents = {path[:end] for path, _ in items for end in range(len(path))}
     return [
         (path, error)
         for path, error in items
-        if not (error["type"] == "too_short" and has_child_error(path))
+        if not (error["type"] == "too_short" and path in parents)
     ]
 
 

@@ -81,6 +81,10 @@ class ConfigError(ReconcilerError):
         return ":".join(parts) + ": "
 
 
+MAX_REPORTED = 100
+"""Most problems :meth:`ConfigErrors.lines` lists one by one; the rest are counted."""
+
+
 class ConfigErrors(ConfigError):
     """Every problem found in one run, reported together, each on its own line."""
 
@@ -94,7 +98,13 @@ class ConfigErrors(ConfigError):
         )
 
     def lines(self) -> list[str]:
-        return [str(e) for e in self.errors]
+        """The first :data:`MAX_REPORTED` errors, then how many more there are (all of them
+        stay in ``errors``)."""
+        shown = [str(e) for e in self.errors[:MAX_REPORTED]]
+        more = len(self.errors) - len(shown)
+        if more:
+            shown.append(f"... and {more:,} more problems (the first {MAX_REPORTED} are shown)")
+        return shown
 
     @classmethod
     def raise_if_any(cls, errors: Iterable[ConfigError]) -> None:

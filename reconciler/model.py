@@ -7,6 +7,7 @@ This module is a leaf: it imports nothing else from the package.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -28,7 +29,9 @@ __all__ = [
     "BEHAVIOUR_EVENTS",
     "FIELD_OPERATORS",
     "FIELD_TYPES",
+    "MAX_CONCURRENCY",
     "MEMBERSHIP_OPERATORS",
+    "MIN_REQUESTS_PER_SECOND",
     "OPERATORS_BY_TYPE",
     "STANDARD_FIELDS",
     "BehaviourRule",
@@ -208,6 +211,21 @@ class MembershipRule(_Model):
     op: MembershipOp = "in"
 
 
+def _finite_json(value: JSONValue, path: str = "") -> None:
+    """Raise ValueError naming where ``value`` holds NaN or an infinity: JSON has neither,
+    and NaN never equals itself, so an option holding it would show as a change on every
+    plan. (``native:`` rules are the provider's to check.)"""
+    if isinstance(value, float) and not math.isfinite(value):
+        where = f" (at {path})" if path else ""
+        raise ValueError(f"NaN and infinity are not allowed{where}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_json(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _finite_json(item, f"{path}[{index}]")
+
+
 class NativeRule(_Model):
     """``{native: {...}}``: one rule in the provider's own form, passed through."""
 
@@ -296,6 +314,12 @@ class Segment(_Model):
 
     _source: SourceRef | None = PrivateAttr(default=None)
 
+    @field_validator("options")
+    @classmethod
+    def _finite(cls, value: dict[str, JSONValue]) -> dict[str, JSONValue]:
+        _finite_json(value)
+        return value
+
     @property
     def source(self) -> SourceRef | None:
         return self._source
@@ -317,7 +341,7 @@ class MailingList(_Model):
     """A declared list and the segments managed in it."""
 
     name: StrictStr = Field(min_length=1)
-    target: StrictStr | None = None
+    target: StrictStr | None = Field(default=None, min_length=1)
     prune: StrictBool = False
     ignore: tuple[StrictStr, ...] = ()
     fields: tuple[FieldDef, ...] = ()
@@ -334,14 +358,22 @@ class MailingList(_Model):
         return self
 
 
+MAX_CONCURRENCY = 100
+"""Most concurrent requests a target may allow (each is a thread)."""
+MIN_REQUESTS_PER_SECOND = 0.01
+"""Least request budget a target may have: one request every 100 seconds."""
+
+
 class TargetConfig(BaseModel):
     """One account on one platform. Keys other than these belong to the provider."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     provider: StrictStr = Field(min_length=1)
-    max_concurrency: StrictInt | None = Field(default=None, gt=0)
-    requests_per_second: StrictInt | StrictFloat | None = Field(default=None, gt=0)
+    max_concurrency: StrictInt | None = Field(default=None, gt=0, le=MAX_CONCURRENCY)
+    requests_per_second: StrictInt | StrictFloat | None = Field(
+        default=None, ge=MIN_REQUESTS_PER_SECOND
+    )
 
     @property
     def settings(self) -> dict[str, JSONValue]:
@@ -350,7 +382,7 @@ class TargetConfig(BaseModel):
 
 
 class Defaults(_Model):
-    target: StrictStr | None = None
+    target: StrictStr | None = Field(default=None, min_length=1)
 
 
 class Config(_Model):
@@ -361,6 +393,15 @@ class Config(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     include: tuple[StrictStr, ...] = ()
     lists: tuple[MailingList, ...] = ()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: object) -> object:
+        # ``Literal[1]`` alone takes ``true`` and ``1.0`` (they equal 1 in Python).
+        if isinstance(value, bool | float):
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise ValueError(f'"version" must be 1, not {shown}')
+        return value
 
 
 class LiveField(_Model):

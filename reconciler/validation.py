@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from fnmatch import fnmatchcase
+from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from . import shapes
 from .config import locate_source, root_file, sorted_errors
@@ -61,6 +62,8 @@ def _check_targets(
     """Problems with the targets, and the provider class of each target that has one."""
     errors: list[ConfigError] = []
     providers: dict[str, tuple[type[Provider], Capabilities]] = {}
+    stores: dict[str, str] = {}
+    base_dir = Path(root.file).resolve().parent if root is not None else Path.cwd()
     for name, target in config.targets.items():
         provider = registry.get(target.provider)
         if provider is None:
@@ -72,8 +75,18 @@ def _check_targets(
             continue
         settings, problems = _check_settings(name, target.settings, provider, root)
         errors += problems
-        if settings is not None:
-            providers[name] = (provider, provider.capabilities_for(settings))
+        if settings is None:
+            continue
+        providers[name] = (provider, provider.capabilities_for(settings))
+        store = provider.store_identity(settings, base_dir)
+        if store is not None and store in stores:
+            message = (
+                f'target "{name}" uses the same store as target "{stores[store]}": each '
+                "would plan against, and prune, the other's segments; give each its own"
+            )
+            errors.append(_error(root, ("targets", name), message))
+        elif store is not None:
+            stores[store] = name
     return errors, providers
 
 
@@ -82,7 +95,7 @@ def _check_settings(
 ) -> tuple[BaseModel | None, list[ConfigError]]:
     """Validate a target's own keys with its provider's model; never quote a value."""
     try:
-        return provider.settings_model.model_validate(settings), []
+        model = provider.settings_model.model_validate(settings)
     except ValidationError as exc:
         return None, translate(
             exc.errors(),
@@ -92,7 +105,40 @@ def _check_settings(
             prefix=("targets", name),
             show_input=False,
         )
-    return []
+    problems = [
+        _error(root, ("targets", name, key), f'"{key}" of target "{name}" {problem}')
+        for key, problem in _text_setting_problems(model)
+    ]
+    return (None if problems else model), problems
+
+
+def _text_setting_problems(model: BaseModel) -> list[tuple[str, str]]:
+    """Settings no request could carry: a control character (a line break from the file a
+    secret came from) in any text; a non-ASCII character in a key, token or client secret
+    (platforms generate those in ASCII and send them in headers, so one is a copy-paste
+    accident such as a typographic quote; a password may be any text). The value is never
+    quoted."""
+    found = []
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        secret = isinstance(value, SecretStr)
+        text = value.get_secret_value() if secret else value
+        if not isinstance(text, str):
+            continue
+        key = info.alias or name
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+            hint = " (copied with its trailing newline?)" if secret else ""
+            found.append((key, _CONTROL + hint + _NOT_SHOWN))
+        elif secret and name.endswith(_GENERATED) and not text.isascii():
+            found.append(
+                (key, "holds a non-ASCII character, which no HTTP header can carry" + _NOT_SHOWN)
+            )
+    return found
+
+
+_CONTROL = "holds a line break or another control character"
+_GENERATED = ("key", "token", "secret")
+_NOT_SHOWN = "; the value is not shown"
 
 
 def _check_list_names(lists: Sequence[MailingList]) -> list[ConfigError]:

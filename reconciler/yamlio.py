@@ -16,14 +16,18 @@ anything else                      ``str``: dates such as ``2024-01-01`` stay te
 
 Quoted scalars are always text. Only the core tags (``!!str``, ``!!int``, ``!!float``,
 ``!!bool``, ``!!null``, ``!!map``, ``!!seq``) are accepted. Keys must be text and unique.
-Aliases are supported, but a document whose aliases expand past a budget is refused (an
-"alias bomb"). No node tree outlives the load: positions for error messages come from
-:func:`locate`, which re-reads one file on demand.
+Integers are 64-bit (a longer one is an error, not silently text), and no text holds the
+NUL character. Aliases are supported, but a document whose aliases expand past a budget of
+nodes or of characters is refused (an "alias bomb"). Before any of this, the file's size,
+depth and node count are held to the limits of :mod:`reconciler.yamlguard`. No node tree
+outlives the load: positions for error messages come from :func:`locate`, which re-reads
+one file on demand.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -36,6 +40,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import BaseResolver
 
+from . import yamlguard
 from .errors import ConfigError
 
 __all__ = ["Expander", "Loaded", "clear_cache", "load_file", "locate"]
@@ -47,7 +52,14 @@ _YAML = "tag:yaml.org,2002:"
 _PLAIN = "!reconciler-plain"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
 _MAP, _SEQ = _YAML + "map", _YAML + "seq"
-_ALIAS_BUDGET = 100_000
+_ALIAS_NODES = 100_000
+"""Nodes a document may hold once its aliases are expanded in place."""
+_ALIAS_CHARS = yamlguard.MAX_FILE_BYTES
+"""Characters of text it may hold then: no more than a file may hold without aliases."""
+_INT_LIMIT = 2**63
+_ALIAS = re.compile(r"\*(?<![^\s\[{,:?-]\*)[^\s,\[\]{}'\"]")
+"""Where an alias may start (libyaml: ``*`` then an anchor name, after a separator);
+it may also match inside text, which only costs the alias check below."""
 
 _WORDS: dict[str, Any] = {
     "": None,
@@ -60,6 +72,26 @@ _WORDS: dict[str, Any] = {
     **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
 }
 _NUMERIC_START = frozenset("0123456789+-.")
+
+
+class _OutOfRange:
+    """An integer outside 64 bits, or past Python's digit limit: an error, never text."""
+
+    __slots__ = ()
+
+
+OUT_OF_RANGE = _OutOfRange()
+_RANGE_MESSAGE = "integer out of range (integers are 64-bit: -2^63 to 2^63-1); quote it for text"
+
+
+def _integer(digits: str, base: int) -> int | _OutOfRange:
+    try:
+        value = int(digits, base)
+    except ValueError:  # longer than Python converts (4,300 digits)
+        return OUT_OF_RANGE
+    return value if -_INT_LIMIT <= value < _INT_LIMIT else OUT_OF_RANGE
+
+
 _INT_RE = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
 _OCT_RE = re.compile(r"0o[0-7]+\Z")
@@ -67,29 +99,55 @@ _HEX_RE = re.compile(r"0x[0-9a-fA-F]+\Z")
 
 
 def plain_scalar(text: str) -> Any:
-    """The YAML 1.2 core-schema value of an unquoted scalar."""
+    """The YAML 1.2 core-schema value of an unquoted scalar (:data:`OUT_OF_RANGE` for an
+    integer that does not fit in 64 bits)."""
     if text in _WORDS:
         return _WORDS[text]
     if text[0] not in _NUMERIC_START:
         return text
     if _INT_RE.match(text):
-        try:
-            return int(text)
-        except ValueError:  # longer than Python converts (4,300 digits): keep it as text
-            return text
+        return _integer(text, 10)
     if _FLOAT_RE.match(text):
         return float(text)
     if _OCT_RE.match(text):
-        return int(text[2:], 8)
+        return _integer(text[2:], 8)
     if _HEX_RE.match(text):
-        return int(text[2:], 16)
+        return _integer(text[2:], 16)
     return text
 
 
-class _Node:
-    """A lean stand-in for ruamel.yaml's nodes: plain string tags, no per-node Tag object."""
+class _Budget:
+    """Nodes created so far and collections still open, in the file being composed."""
 
-    __slots__ = ("end_mark", "start_mark", "style", "tag", "value")
+    __slots__ = ("depth", "nodes")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.nodes = 0
+
+
+class _OverBudget(Exception):
+    """Raised from a node's constructor, inside libyaml's composer, to stop it."""
+
+    def __init__(self, mark: Any, nodes: bool) -> None:
+        self.mark = mark
+        self.nodes = nodes
+
+
+_budget = _Budget()
+"""Reset for each file; only touched under ``_compose_lock``."""
+
+
+class _Node:
+    """A lean stand-in for ruamel.yaml's nodes: plain string tags, no per-node Tag object.
+
+    libyaml's composer creates every node through these classes, so they also count: a
+    node past :data:`~reconciler.yamlguard.MAX_NODES`, or a collection opened past
+    :data:`~reconciler.yamlguard.MAX_DEPTH` levels (a collection is created open, without
+    its ``end_mark``, and closed when the composer sets it), stops the composer there.
+    """
+
+    __slots__ = ("_end", "start_mark", "style", "tag", "value")
 
     def __init__(
         self,
@@ -104,8 +162,26 @@ class _Node:
         self.tag = tag
         self.value = value
         self.start_mark = start_mark
-        self.end_mark = end_mark
+        self._end = end_mark
         self.style = style
+        budget = _budget
+        budget.nodes += 1
+        if end_mark is None:
+            budget.depth += 1
+            if budget.depth > yamlguard.MAX_DEPTH:
+                raise _OverBudget(start_mark, nodes=False)
+        if budget.nodes > yamlguard.MAX_NODES:
+            raise _OverBudget(start_mark, nodes=True)
+
+    @property
+    def end_mark(self) -> Any:
+        return self._end
+
+    @end_mark.setter
+    def end_mark(self, mark: Any) -> None:
+        if self._end is None:
+            _budget.depth -= 1
+        self._end = mark
 
 
 class _Scalar(_Node):
@@ -130,7 +206,7 @@ def _marker_tag(kind: Any, implicit: Any) -> str:
     return _SEQ if kind is SequenceNode or kind is _Sequence else _MAP
 
 
-_c_lock = threading.Lock()
+_compose_lock = threading.Lock()
 
 
 def _compose_c(text: str) -> _Node | None:
@@ -145,7 +221,9 @@ def _compose_c(text: str) -> _Node | None:
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             return _marker_tag(kind, implicit)
 
-    with _c_lock:
+    global _budget
+    with _compose_lock:
+        _budget = _Budget()
         saved = clib.ScalarNode, clib.SequenceNode, clib.MappingNode
         clib.ScalarNode, clib.SequenceNode, clib.MappingNode = _Scalar, _Sequence, _Mapping
         try:
@@ -180,10 +258,13 @@ def _compose_pure(text: str) -> _Node | None:
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             return Tag(suffix=_marker_tag(kind, implicit))
 
+    global _budget
     yaml = YAML(typ="base", pure=True)
     yaml.Resolver = _PureResolver
     node: Node | None = yaml.compose(text)
-    return None if node is None else _lean(node, {})
+    with _compose_lock:
+        _budget = _Budget()
+        return None if node is None else _lean(node, {})
 
 
 def _c_available() -> bool:
@@ -195,6 +276,14 @@ def _c_available() -> bool:
 
 
 _compose = _compose_c if _c_available() else _compose_pure
+
+
+def _check_pure(text: str, file: str) -> None:
+    """Without the C extension, hold the text to the limits on its event stream first: the
+    pure-Python composer recurses, and is not stopped by the node budget."""
+    from ruamel.yaml import YAML
+
+    yamlguard.walk_events(YAML(typ="base", pure=True).parse(text), file)
 
 
 def _position(node: _Node) -> tuple[int, int]:
@@ -215,9 +304,17 @@ def _syntax_error(file: str, exc: MarkedYAMLError) -> ConfigError:
 
 
 def compose_text(text: str, file: str) -> _Node | None:
-    """Compose one YAML document; syntax errors become a located :class:`ConfigError`."""
+    """Compose one YAML document within the limits of :mod:`reconciler.yamlguard`; syntax
+    errors and limits become a located :class:`ConfigError`."""
     try:
+        if _compose is _compose_pure:
+            _check_pure(text, file)
         return _compose(text)
+    except _OverBudget as over:
+        line, column = over.mark.line + 1, over.mark.column + 1
+        if over.nodes:
+            raise yamlguard.nodes_error(file, line, column) from None
+        raise yamlguard.depth_error(file, line, column) from None
     except MarkedYAMLError as exc:
         raise _syntax_error(file, exc) from None
     except ReaderError as exc:  # a character YAML does not allow, e.g. a control character
@@ -236,16 +333,25 @@ def compose_text(text: str, file: str) -> _Node | None:
 class _Constructor:
     """Builds plain objects from a node tree, collecting located errors as it goes."""
 
-    def __init__(self, file: str, expand: Expander | None, track_aliases: bool) -> None:
+    def __init__(
+        self, file: str, expand: Expander | None, track_aliases: bool, escapes: bool = True
+    ) -> None:
         self.file = file
         self.expand = expand
         self.errors: list[ConfigError] = []
         self.memo: dict[int, Any] | None = {} if track_aliases else None
-        self.aliased = False
+        self.escapes = escapes
+        """Whether the text has a backslash: only an escape can put a NUL into a scalar."""
 
     def error(self, node: _Node, message: str) -> None:
         line, column = _position(node)
         self.errors.append(ConfigError(message, file=self.file, line=line, column=column))
+
+    def fatal(self, node: _Node, message: str) -> ConfigError:
+        """An error that makes the file unusable (like a syntax error): nothing built from
+        it is validated, so it is reported alone rather than with knock-on errors."""
+        line, column = _position(node)
+        return ConfigError(message, file=self.file, line=line, column=column)
 
     def build(self, node: _Node) -> Any:
         if node.__class__ is _Scalar:
@@ -254,7 +360,6 @@ class _Constructor:
         if memo is not None:
             key = id(node)
             if key in memo:
-                self.aliased = True
                 if memo[key] is _IN_PROGRESS:
                     self.error(node, "an alias refers to a collection that contains it")
                     return None
@@ -275,9 +380,13 @@ class _Constructor:
             if value in _WORDS or value[0] in _NUMERIC_START:
                 typed = plain_scalar(value)
                 if typed.__class__ is not str:
+                    if typed is OUT_OF_RANGE:
+                        raise self.fatal(node, _RANGE_MESSAGE)
                     return typed
         elif tag != _STR:
             return self.tagged(node)
+        elif self.escapes and "\x00" in value:
+            raise self.fatal(node, _NUL_MESSAGE)
         if self.expand is not None and "$" in value:
             try:
                 return self.expand(value)
@@ -294,12 +403,16 @@ class _Constructor:
         value = plain_scalar(node.value) if node.value else None
         expected = {_INT: int, _FLOAT: float, _BOOL: bool, _NULL: type(None)}.get(tag)
         if expected is None:
-            self.error(node, f'unsupported tag "{tag}"')
+            self.error(node, f'unsupported tag "{_shown(tag)}"')
             return node.value
+        if self.escapes and "\x00" in node.value:
+            raise self.fatal(node, _NUL_MESSAGE)
+        if value is OUT_OF_RANGE:
+            raise self.fatal(node, _RANGE_MESSAGE)
         if expected is float and type(value) is int:
             return float(value)
         if type(value) is not expected:
-            self.error(node, f'"{node.value}" is not a valid {tag.removeprefix(_YAML)}')
+            self.error(node, f'"{_shown(node.value)}" is not a valid {tag.removeprefix(_YAML)}')
         return value
 
     def mapping(self, node: _Node) -> dict[str, Any]:
@@ -319,13 +432,15 @@ class _Constructor:
     def check_tag(self, node: _Node, expected: str) -> None:
         tag = node.tag
         if tag != expected:
-            self.error(node, f'unsupported tag "{tag}"')
+            self.error(node, f'unsupported tag "{_shown(tag)}"')
 
     def key(self, node: _Node) -> str | None:
         if node.__class__ is _Scalar:
             tag = node.tag
             if tag == _STR or (tag == _PLAIN and type(plain_scalar(node.value)) is str):
                 value: str = node.value
+                if self.escapes and "\x00" in value:
+                    raise self.fatal(node, _NUL_MESSAGE)
                 return intern(value)
         self.error(node, "keys must be text; quote this key")
         return None
@@ -337,23 +452,47 @@ class _Constructor:
         return [build(item) for item in node.value]
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` for a message: control characters escaped, cut to ``limit`` characters."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    if cut.isprintable():
+        return cut
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in cut)
+
+
 _IN_PROGRESS = object()
 _INTERN_MAX = 32
+_NUL_MESSAGE = "text must not contain the NUL character (\\0)"
 
 
-def _expanded_size(node: _Node, memo: dict[int, int]) -> int:
-    """How many nodes the tree holds once every alias is expanded in place."""
+_Size = tuple[int, int, int]
+
+
+def _expanded(node: _Node, memo: dict[int, _Size], shared: list[_Node]) -> _Size:
+    """(nodes, characters of text, depth) of the tree once every alias is expanded in
+    place; sizes saturate just past their budgets. Nodes met again (the anchored ones that
+    aliases repeat) are added to ``shared``."""
     key = id(node)
     if key in memo:
+        shared.append(node)
         return memo[key]
-    memo[key] = 1
-    size = 1
-    if node.__class__ is _Mapping:
-        size += sum(_expanded_size(v, memo) + 1 for _, v in node.value)
-    elif node.__class__ is _Sequence:
-        size += sum(_expanded_size(v, memo) for v in node.value)
-    memo[key] = min(size, _ALIAS_BUDGET + 1)
-    return memo[key]
+    memo[key] = (1, 0, 1)  # an alias cycle was already reported by the constructor
+    nodes, chars, depth = 1, 0, 0
+    if node.__class__ is _Scalar:
+        chars = len(node.value)
+    else:
+        pairs = node.value if node.__class__ is _Mapping else [(None, v) for v in node.value]
+        for key_node, value_node in pairs:
+            if key_node is not None:
+                nodes += 1
+                chars += len(key_node.value) if key_node.__class__ is _Scalar else 0
+            sub_nodes, sub_chars, sub_depth = _expanded(value_node, memo, shared)
+            nodes += sub_nodes
+            chars += sub_chars
+            depth = max(depth, sub_depth)
+    result = (min(nodes, _ALIAS_NODES + 1), min(chars, _ALIAS_CHARS + 1), depth + 1)
+    memo[key] = result
+    return result
 
 
 class Loaded:
@@ -372,25 +511,47 @@ def load_text(text: str, file: str, expand: Expander | None = None) -> Loaded:
     node = compose_text(text, file)
     if node is None:
         return Loaded(file, None, [])
-    builder = _Constructor(file, expand, track_aliases="*" in text)
+    aliases = _ALIAS.search(text) is not None
+    builder = _Constructor(file, expand, track_aliases=aliases, escapes="\\" in text)
     try:
         data = builder.build(node)
-    except RecursionError:
-        raise ConfigError("the document is nested too deeply", file=file) from None
-    if builder.aliased and _expanded_size(node, {}) > _ALIAS_BUDGET:
-        builder.errors = [ConfigError("aliases expand to too much data", file=file)]
-        data = None
+    except RecursionError:  # not expected within the depth limit; never a traceback
+        raise yamlguard.depth_error(file, 1, 1) from None
+    if aliases:
+        problem = _alias_problem(node, file)
+        if problem is not None:
+            builder.errors = [problem]
+            data = None
     return Loaded(file, data, builder.errors)
 
 
+def _alias_problem(node: _Node, file: str) -> ConfigError | None:
+    """Why the aliases of a document expand past a budget (at the anchored node repeated
+    most), or None."""
+    memo: dict[int, _Size] = {}
+    shared: list[_Node] = []
+    nodes, chars, depth = _expanded(node, memo, shared)
+    if nodes > _ALIAS_NODES:
+        problem = "aliases expand to too much data"
+    elif chars > _ALIAS_CHARS:
+        limit = _ALIAS_CHARS // (1024 * 1024)
+        problem = f"aliases expand to too much text (more than {limit} MiB)"
+    elif depth > yamlguard.MAX_DEPTH:
+        problem = f"aliases expand to a document nested more than {yamlguard.MAX_DEPTH} levels"
+    else:
+        return None
+    if not shared:
+        return ConfigError(problem, file=file)
+    biggest = max(shared, key=lambda n: memo[id(n)])
+    line, column = _position(biggest)
+    return ConfigError(problem, file=file, line=line, column=column)
+
+
 def load_file(path: Path, file: str, expand: Expander | None = None) -> Loaded:
-    """Read and parse the file at ``path``; ``file`` is the name used in messages."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read file: {reason}", file=file) from None
-    return load_text(text, file, expand)
+    """Read and parse the file at ``path``; ``file`` is the name used in messages.
+
+    Only a regular file within :data:`reconciler.yamlguard.MAX_FILE_BYTES` is read."""
+    return load_text(yamlguard.read_text(path, file), file, expand)
 
 
 _cache: tuple[tuple[str, int, int], _Node | None] | None = None
@@ -405,16 +566,16 @@ def clear_cache() -> None:
 
 def _root_node(file: str) -> _Node | None:
     global _cache
-    path = Path(file).absolute()
+    path = os.path.abspath(file)  # called once per error: plain strings, not pathlib
     try:
-        stat = path.stat()
-    except OSError:
+        stat = os.stat(path)
+    except (OSError, ValueError):
         return None
-    identity = (str(path), stat.st_mtime_ns, stat.st_size)
+    identity = (path, stat.st_mtime_ns, stat.st_size)
     if _cache is None or _cache[0] != identity:
         try:
-            node = _compose(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, MarkedYAMLError):
+            node = compose_text(yamlguard.read_text(Path(path), file), file)
+        except ConfigError:
             node = None
         _cache = (identity, node)
     return _cache[1]

@@ -20,13 +20,21 @@ keeps a fetch of 10,000 segments well under a second.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import to_jsonable_python
 
 from reconciler.errors import ConflictError, NotFound, ProviderError
@@ -70,6 +78,15 @@ class ReferenceSettings(BaseModel):
 
     path: StrictStr = Field(default=".reconciler/state.db", min_length=1)
 
+    @field_validator("path")
+    @classmethod
+    def _expandable(cls, value: str) -> str:
+        try:
+            Path(value).expanduser()
+        except RuntimeError:  # "~name" of a user that does not exist here
+            raise ValueError("the home directory this path starts from is unknown") from None
+        return value
+
 
 class ReferenceProvider(Provider):
     """Lists, fields and segments in a local SQLite file (``:memory:`` for tests)."""
@@ -94,6 +111,14 @@ class ReferenceProvider(Provider):
         ),
         field_types=frozenset(FIELD_TYPES),
     )
+
+    @classmethod
+    def store_identity(cls, settings: BaseModel, base_dir: Path) -> str | None:
+        """The SQLite file, symbolic links resolved (``:memory:`` is a new store each time)."""
+        path = settings_as(settings, ReferenceSettings).path
+        if path == MEMORY:
+            return None
+        return os.path.realpath(_resolve(path, base_dir))
 
     def __init__(self, target: str, settings: BaseModel, context: ProviderContext) -> None:
         settings = settings_as(settings, ReferenceSettings)

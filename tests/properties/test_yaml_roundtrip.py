@@ -82,7 +82,14 @@ def test_text_that_looks_like_yaml_syntax_survives(value: str) -> None:
     test_imported_yaml_loads_back_exactly.hypothesis.inner_test([segment])  # type: ignore[attr-defined]
 
 
-@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20))
+# no NUL: the loader refuses it in any text (issue 11)
+@given(
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_any_text_value_survives_import(value: str) -> None:
     segment = Segment.model_validate(
         {"name": "S", "rules": [{"field": "email", "op": "equals", "value": value}]}

@@ -134,7 +134,8 @@ def test_load_text_refuses_alias_bombs() -> None:
         levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     loaded = yamlio.load_text("\n".join(levels) + "\n", "bomb.yaml")
     assert loaded.data is None
-    assert [str(e) for e in loaded.errors] == ["bomb.yaml: aliases expand to too much data"]
+    # located at the anchored node its aliases repeat most: a5, on line 6
+    assert [str(e) for e in loaded.errors] == ["bomb.yaml:6:5: aliases expand to too much data"]
 
 
 def test_load_text_shares_small_aliases() -> None:
@@ -194,9 +195,26 @@ def test_load_config_merges_included_lists_in_sorted_order(write: Write) -> None
     assert [item.name for item in config.lists] == ["A", "A2", "B"]
 
 
-def test_load_config_wildcard_include_may_match_nothing_yet(write: Write) -> None:
+def test_load_config_wildcard_include_may_match_an_empty_directory(write: Write) -> None:
+    # a directory waiting for the first ``reconciler import -o`` is not a typo
     root = write(**{"reconciler.yaml": OK + "include: [imported/*.yaml]\n"})
+    Path("imported").mkdir()
     assert [item.name for item in load_config(root, {}).lists] == ["News"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "extra"),
+    [
+        ("imported/*.yaml", {}),  # no such directory: a typo
+        ("lists/*.yml", {"lists__a.yaml": "lists: []\n"}),  # the directory has other files
+        ("**/*.yml", {}),
+    ],
+)
+def test_load_config_wildcard_include_matching_nothing_is_an_error(
+    write: Write, pattern: str, extra: dict[str, str]
+) -> None:
+    root = write(**{"reconciler.yaml": OK + f"include: ['{pattern}']\n", **extra})
+    assert error_lines(root) == [f'reconciler.yaml:8:11: include "{pattern}" matches no file']
 
 
 def test_load_config_include_naming_a_directory_is_an_error(write: Write) -> None:
