@@ -8,6 +8,7 @@ as people write them; ruamel.yaml does the writing, since the file is for people
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -115,7 +116,10 @@ def _split_duplicates(live: LiveList, provider: Provider | None) -> _Kept:
             kept.left_out.append((segment, reason))
             continue
         first[name] = segment
-        if segment.rules:
+        if "\\u0000" in segment.model_dump_json():
+            # A configuration file cannot hold NUL (the loader refuses it): say so instead.
+            kept.left_out.append((segment, "it holds the NUL character, which YAML cannot"))
+        elif segment.rules:
             kept.segments.append(segment)
         else:
             # A declared segment needs at least one rule (an empty one can match a list).
@@ -216,7 +220,8 @@ def _list_node(
                 f'list "{live.name}": segment "{segment.name}" (id {segment.id}) '
                 f"not imported: {reason}"
             )
-            lines.append(f'Not imported: "{segment.name}" (id {segment.id}): {reason}')
+            shown = json.dumps(segment.name, ensure_ascii=False)  # control characters escaped
+            lines.append(f"Not imported: {shown} (id {segment.id}): {reason}")
             if segment.rules:
                 lines.extend(_commented(segment, provider).rstrip("\n").splitlines())
         node.yaml_set_comment_before_after_key("segments", before="\n".join(lines), indent=4)

@@ -113,3 +113,18 @@ def test_import_declares_only_the_fields_its_rules_use() -> None:
     text = import_yaml(LiveState(lists=(live,)), "local")
     assert "{name: Plan, type: select}" in text
     assert "Unused" not in text
+
+
+def test_a_segment_holding_nul_is_named_but_not_imported() -> None:
+    bad = LiveSegment.model_validate(
+        {"id": "7", "name": "A\x00B", "rules": [{"field": "email", "op": "not_empty"}]}
+    )
+    value = LiveSegment.model_validate(
+        {"id": "8", "name": "V", "rules": [{"field": "email", "op": "equals", "value": "x\x00"}]}
+    )
+    text = import_yaml(
+        LiveState(lists=(LiveList(target="local", name="L", id="1", segments=(bad, value)),)),
+        "local",
+    )
+    assert "\x00" not in text
+    assert text.count("it holds the NUL character, which YAML cannot") == 2
