@@ -229,7 +229,9 @@ def apply(
 ) -> int:
     """Plan (or load PLAN_FILE), confirm, apply, then re-read to confirm convergence.
 
-    A saved plan is refused if the live state changed since it was made.
+    A saved plan is made again and refused if the live state changed since, or if its
+    changes or safety limits differ from what is planned now (an edited file counts for
+    nothing); deletions past a limit are acknowledged only by this command's flags.
     """
     state = _state()
     policy = _policy(allow_delete, allow_deletes)
