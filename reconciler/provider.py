@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,8 +239,12 @@ class Provider(ABC):
         return None
 
     @classmethod
-    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
-        """Provider-specific reasons this segment cannot be stored (offline, no network).
+    def check_segment(
+        cls, segment: Segment, field_types: Mapping[str, str]
+    ) -> Sequence[str | Problem]:
+        """Provider-specific reasons this segment cannot be stored (offline, no network):
+        a ``Problem`` is reported at its path inside the segment (the rule's own line), a
+        plain string at the segment.
 
         ``field_types`` maps each custom field the list declares (casefolded) to its type.
 

@@ -290,7 +290,8 @@ def _check_storable(
     try:
         problems = shapes.check_segment(segment, capabilities, field_types)
         problems += [
-            shapes.Problem((), reason) for reason in provider.check_segment(segment, field_types)
+            reason if isinstance(reason, shapes.Problem) else shapes.Problem((), reason)
+            for reason in provider.check_segment(segment, field_types)
         ]
     except ReconcilerError as exc:
         problems = [shapes.Problem(("rules",), str(exc))]

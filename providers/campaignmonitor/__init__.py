@@ -174,11 +174,11 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         return date.today().year
 
     @classmethod
-    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[Problem]:
         problems = checks.offline_problems(
             segment, field_types, cls.capabilities, cls.current_year()
         )
-        return [f"{path_text(p.path)}: {p.message}" for p in problems]
+        return [Problem(p.path, f"{path_text(p.path)}: {p.message}") for p in problems]
 
     def check_change(self, change: Change, planned: Plan) -> list[Problem]:
         if change.action not in _WRITES_RULES:

@@ -151,7 +151,7 @@ class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
     # -- the provider contract -----------------------------------------------------------
 
     @classmethod
-    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str | Problem]:
         return checks.offline_problems(segment)
 
     def canonical_rules(

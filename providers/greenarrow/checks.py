@@ -10,6 +10,7 @@ segments have no options, and names the server could keep otherwise.
 from __future__ import annotations
 
 from reconciler.model import STANDARD_FIELDS, FieldRule, JSONValue, NativeRule, Rule, Segment
+from reconciler.provider import Problem
 from reconciler.rules import path_text, walk
 
 from .mapping import KNOWN_TYPES, STATUSES
@@ -73,9 +74,9 @@ def _leaf_problem(rule: Rule) -> str | None:
     return None
 
 
-def offline_problems(segment: Segment) -> list[str]:
+def offline_problems(segment: Segment) -> list[str | Problem]:
     """Why GreenArrow cannot store ``segment`` as declared, each naming where."""
-    problems: list[str] = []
+    problems: list[str | Problem] = []
     if segment.name != segment.name.strip():
         # Whether the server trims names is UNKNOWN: a name it trimmed would never match.
         problems.append("name: has leading or trailing spaces, which GreenArrow may not keep")
@@ -87,5 +88,5 @@ def offline_problems(segment: Segment) -> list[str]:
     for path, rule in walk(segment.rules):
         problem = _leaf_problem(rule)
         if problem is not None:
-            problems.append(f"{path_text(path)}: {problem}")
+            problems.append(Problem(path, f"{path_text(path)}: {problem}"))
     return problems

@@ -155,7 +155,7 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
     @classmethod
     def check_segment(
         cls, segment: Segment, field_types: Mapping[str, str] | None = None
-    ) -> list[str]:
+    ) -> list[str | Problem]:
         return checks.offline_problems(segment)
 
     def canonical_rules(

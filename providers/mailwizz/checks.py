@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from reconciler.model import BehaviourRule, FieldRule, Group, NativeRule, Rule, Segment
+from reconciler.provider import Problem
 from reconciler.rules import path_text, walk
 from reconciler.shapes import flat
 
@@ -73,16 +74,18 @@ def _leaf_problems(rule: Rule) -> list[str]:
     return list(reasons)
 
 
-def offline_problems(segment: Segment) -> list[str]:
+def offline_problems(segment: Segment) -> list[str | Problem]:
     """Why MailWizz cannot store ``segment``, each naming the rule's path."""
-    problems: list[str] = []
+    problems: list[str | Problem] = []
     if segment.options:
         problems.append("MailWizz segments have no options; remove options:")
     problem = name_problem(segment.name)
     if problem is not None:
         problems.append(f"name: {problem}")
     for path, rule in walk(segment.rules):
-        problems.extend(f"{path_text(path)}: {reason}" for reason in _leaf_problems(rule))
+        problems.extend(
+            Problem(path, f"{path_text(path)}: {reason}") for reason in _leaf_problems(rule)
+        )
     lowered = tuple(lower(rule) for rule in segment.rules)
     if flat(segment.match, segment.rules) is not None and flat(segment.match, lowered) is None:
         problems.append(

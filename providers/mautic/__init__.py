@@ -180,7 +180,7 @@ class MauticProvider(HttpProvider[MauticSettings]):
     # -- the provider contract -----------------------------------------------------------
 
     @classmethod
-    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str | Problem]:
         return checks.offline_problems(segment, field_types)
 
     def canonical_rules(

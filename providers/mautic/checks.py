@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 
 from reconciler.model import FieldRule, Group, JSONValue, NativeRule, Rule, Segment
+from reconciler.provider import Problem
 from reconciler.rules import path_text, walk
 
 from . import operators as ops
@@ -107,9 +108,9 @@ def option_problem(key: str, value: JSONValue) -> str | None:
     return None
 
 
-def offline_problems(segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+def offline_problems(segment: Segment, field_types: Mapping[str, str]) -> list[str | Problem]:
     """Why Mautic cannot store ``segment`` as declared, each naming where."""
-    problems: list[str] = []
+    problems: list[str | Problem] = []
     if _TAG.search(segment.name):
         problems.append("name: holds markup, which Mautic strips from segment names")
     for key, value in segment.options.items():
@@ -118,5 +119,7 @@ def offline_problems(segment: Segment, field_types: Mapping[str, str]) -> list[s
             problems.append(f"options.{key}: {problem}")
     fields = _declared(field_types)
     for path, rule in walk(segment.rules):
-        problems.extend(f"{path_text(path)}: {reason}" for reason in _leaf_problems(rule, fields))
+        problems.extend(
+            Problem(path, f"{path_text(path)}: {reason}") for reason in _leaf_problems(rule, fields)
+        )
     return problems

@@ -165,7 +165,7 @@ class OemproProvider(HttpProvider[OemproSettings]):
     # -- the provider contract -----------------------------------------------------------
 
     @classmethod
-    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+    def check_segment(cls, segment: Segment, field_types: Mapping[str, str]) -> list[str | Problem]:
         return checks.offline_problems(segment, field_types)
 
     def canonical_rules(

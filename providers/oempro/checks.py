@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 
 from reconciler.model import STANDARD_FIELDS, BehaviourRule, FieldRule, NativeRule, Rule, Segment
+from reconciler.provider import Problem
 from reconciler.rules import path_text, walk
 
 from .mapping import Untranslatable, convert
@@ -47,9 +48,9 @@ def _leaf_problem(rule: Rule, field_types: Mapping[str, str]) -> str | None:
     return None
 
 
-def offline_problems(segment: Segment, field_types: Mapping[str, str]) -> list[str]:
+def offline_problems(segment: Segment, field_types: Mapping[str, str]) -> list[str | Problem]:
     """Why Oempro cannot store ``segment``, each naming the rule's path."""
-    problems: list[str] = []
+    problems: list[str | Problem] = []
     if segment.options:
         problems.append(
             "options: Oempro segment options (random sampling) are not managed by this "
@@ -58,7 +59,7 @@ def offline_problems(segment: Segment, field_types: Mapping[str, str]) -> list[s
     for path, rule in walk(segment.rules):
         problem = _leaf_problem(rule, field_types)
         if problem is not None:
-            problems.append(f"{path_text(path)}: {problem}")
+            problems.append(Problem(path, f"{path_text(path)}: {problem}"))
     try:
         convert(segment.match, segment.rules)
     except Untranslatable as exc:

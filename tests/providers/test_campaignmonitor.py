@@ -284,7 +284,7 @@ def test_campaignmonitor_date_subscribed_window_is_refused_by_validate(
     with pytest.raises(ConfigError) as caught:
         session.plan()
     message = str(caught.value)
-    assert message.startswith(str(session.root / "reconciler.yaml") + ":15:9: ")  # the segment
+    assert message.startswith(str(session.root / "reconciler.yaml") + ":18:")  # the rule
     assert "rules[1].value: date_subscribed 2015-12-31 is outside 2016-2025" in message
     assert fake.requests == []
     applied(session, lists_yaml(segments.replace("2015-12-31", "2016-01-01")))

@@ -644,7 +644,7 @@ def test_mailwizz_like_wildcards_are_refused_by_validate(
     fake.requests.clear()
     result = _cli(session.root, "validate")
     assert result.exit_code == 1
-    assert "reconciler.yaml:18:" in result.output  # the segment
+    assert "reconciler.yaml:21:" in result.output  # the rule's own line
     assert f"which MailWizz puts unescaped into an SQL LIKE pattern for {op}" in result.output
     assert not fake.requests  # offline
 

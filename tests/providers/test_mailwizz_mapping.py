@@ -539,7 +539,7 @@ def test_mailwizz_422_keeps_the_servers_words() -> None:
     ],
 )
 def test_mailwizz_offline_problems(segment: Any, problem: str) -> None:
-    found = checks.offline_problems(segment)
+    found = [p if isinstance(p, str) else p.message for p in checks.offline_problems(segment)]
     assert any(p.startswith(problem) or problem in p for p in found), found
 
 

@@ -875,8 +875,8 @@ def test_mautic_like_wildcards_are_refused_by_validate(
     )
     result = _cli(session.root, "validate")
     assert result.exit_code == 1
-    # Located at the segment, naming the rule (provider reasons carry no YAML path yet).
-    assert f"reconciler.yaml:{line_of(session, '- name: Only')}:" in result.output
+    # Located at the rule's own line, and naming it.
+    assert f"reconciler.yaml:{line_of(session, f'op: {op}')}:" in result.output
     assert f"rules[0]: '{value}' holds '{mark}', which Mautic's {op} (SQL LIKE) reads" in (
         result.output
     )

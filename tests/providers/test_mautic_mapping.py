@@ -254,7 +254,8 @@ def test_mautic_offline_checks_use_declared_field_types() -> None:
             "options": {"publicName": "", "isGlobal": "yes", "description": "<b>x</b>"},
         }
     )
-    problems = checks.offline_problems(segment, {"tier": "select"})
+    found = checks.offline_problems(segment, {"tier": "select"})
+    problems = [p if isinstance(p, str) else p.message for p in found]
     assert problems == [
         "options.publicName: publicName cannot be empty: "
         "Mautic replaces an empty one with the name",

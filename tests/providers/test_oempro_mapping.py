@@ -458,7 +458,8 @@ def test_oempro_offline_problems_name_each_rule() -> None:
         make_rule("email", "gt", "x"),  # the core's operator check reports this one
         options={"Randomness": 10},
     )
-    problems = checks.offline_problems(segment, {"note": "text", "score": "number"})
+    found = checks.offline_problems(segment, {"note": "text", "score": "number"})
+    problems = [p if isinstance(p, str) else p.message for p in found]
     assert [p.split(":")[0] for p in problems] == [
         "options",
         "rules[0]",
