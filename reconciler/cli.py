@@ -36,6 +36,7 @@ from .render import (
     render_providers,
 )
 from .shapes import describe_capabilities
+from .yamlguard import read_text
 
 __all__ = ["cli", "main", "run"]
 
@@ -193,11 +194,16 @@ def plan(
     return EXIT_CHANGES if detailed_exitcode and result.changes else EXIT_OK
 
 
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+"""The largest saved plan ``apply`` reads (a 10,000-segment plan is some tens of MiB)."""
+
+
 def _read_plan(path: Path) -> Plan:
+    """A saved plan, read as untrusted input: a regular file of bounded size (a FIFO or a
+    device is refused before it is read), valid JSON of the plan document."""
+    text = read_text(path, str(path), MAX_PLAN_BYTES, "a saved plan")
     try:
-        return Plan.from_document(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the plan file: {exc.strerror}") from exc
+        return Plan.from_document(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "document"

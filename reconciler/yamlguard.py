@@ -71,11 +71,13 @@ def _not_regular(mode: int) -> str | None:
     return f"cannot read file: it is {kind}, not a regular file"
 
 
-def read_text(path: Path, file: str) -> str:
+def read_text(
+    path: Path, file: str, limit: int = MAX_FILE_BYTES, what: str = "a configuration file"
+) -> str:
     """The text of the regular file at ``path`` (``file`` names it in errors).
 
     Refuses anything but a regular file before opening it (a FIFO would block, a device
-    never ends), a file over :data:`MAX_FILE_BYTES`, and bytes that are not UTF-8 (located
+    never ends), a file over ``limit`` bytes, and bytes that are not UTF-8 (located
     at the line and column of the first bad byte). Line breaks are normalised as Python's
     text mode does (``\\r\\n`` and ``\\r`` become ``\\n``).
     """
@@ -95,9 +97,9 @@ def read_text(path: Path, file: str) -> str:
         problem = _not_regular(info.st_mode)
         if problem is not None:
             raise ConfigError(problem, file=file)
-        data = handle.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
-    if info.st_size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
-        raise ConfigError(_too_large(), file=file)
+        data = handle.read(limit + 1) if info.st_size <= limit else b""
+    if info.st_size > limit or len(data) > limit:
+        raise ConfigError(_too_large(limit, what), file=file)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -108,9 +110,8 @@ def read_text(path: Path, file: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _too_large() -> str:
-    limit = MAX_FILE_BYTES // (1024 * 1024)
-    return f"the file is larger than {limit} MiB, the limit for a configuration file"
+def _too_large(limit: int, what: str) -> str:
+    return f"the file is larger than {limit // (1024 * 1024)} MiB, the limit for {what}"
 
 
 def _line_column(text: str, offset: int) -> tuple[int, int]:

@@ -4,6 +4,7 @@ configuration plans against the same live state, nor skip a safety limit."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -122,3 +123,26 @@ def test_a_changed_configuration_makes_a_saved_plan_refused(project: Project) ->
     assert result.exit_code == 1
     assert "create_segment local/News/B is in the saved plan but not planned now" in result.stderr
     assert not (project.root / "state.db").exists() or _segments(project) == []
+
+
+def test_a_plan_file_that_is_not_a_regular_file_is_refused_before_reading(
+    project: Project,
+) -> None:
+    project.write(_pruning(["A"]))
+    fifo = project.root / "plan.fifo"
+    os.mkfifo(fifo)
+    result = project.run("apply", str(fifo))  # reading a FIFO would block forever
+    assert result.exit_code == 1
+    assert "it is a FIFO (named pipe), not a regular file" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_plan_file_that_is_not_json_is_one_clear_error(project: Project) -> None:
+    project.write(_pruning(["A"]))
+    (project.root / "plan.json").write_bytes(b"\xff\xfe not json")
+    result = project.run("apply", str(project.root / "plan.json"))
+    assert result.exit_code == 1
+    assert "not UTF-8 text" in result.stderr and "Traceback" not in result.output
+    (project.root / "plan.json").write_text("[1, 2")
+    result = project.run("apply", str(project.root / "plan.json"))
+    assert result.exit_code == 1 and "not a plan file (invalid JSON" in result.stderr
