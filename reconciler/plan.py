@@ -273,6 +273,8 @@ class Outcome(_Value):
 
 class ApplyResult(_Value):
     outcomes: tuple[Outcome, ...] = ()
+    interrupted: bool = False
+    """Ctrl-C stopped the run: changes in flight finished, the rest were not started."""
 
     def count(self, status: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)

@@ -112,12 +112,26 @@ class Capabilities(BaseModel):
 
 @dataclass(frozen=True)
 class Scope:
-    """Which lists of one target to fetch; ``None`` means every list (for ``import``)."""
+    """Which lists of one target to fetch; ``None`` means every list (for ``import``).
+
+    ``segments`` narrows further (the convergence check after ``apply``): for each list
+    name it holds, only the segments whose name (compared casefolded) or id is in its set
+    need their rules read; a provider may leave the other segments of that list out of the
+    result. A list absent from ``segments`` (or ``segments`` None) is read whole."""
 
     lists: frozenset[str] | None = None
+    segments: Mapping[str, frozenset[str]] | None = None
 
     def includes(self, name: str) -> bool:
         return self.lists is None or name in self.lists
+
+    def wants_segment(self, list_name: str, name: str, segment_id: str | None = None) -> bool:
+        """Whether the rules of segment ``name`` (id ``segment_id``) of ``list_name`` must be
+        read; ``segments`` holds casefolded names and ids."""
+        if self.segments is None or list_name not in self.segments:
+            return True
+        wanted = self.segments[list_name]
+        return name.casefold() in wanted or (segment_id is not None and segment_id in wanted)
 
 
 class Clock(Protocol):
@@ -185,6 +199,10 @@ def _no_progress(message: str) -> None:
     """Default progress sink: say nothing."""
 
 
+def _no_advance(label: str, done: int, total: int) -> None:
+    """Default counting-progress sink: say nothing."""
+
+
 @dataclass(frozen=True)
 class ProviderContext:
     """What the core hands every provider: the seams tests replace."""
@@ -194,6 +212,10 @@ class ProviderContext:
     clock: Clock = field(default_factory=SystemClock)
     progress: Callable[[str], None] = _no_progress
     """Progress messages for long fetches (the CLI sends them to stderr)."""
+    advance: Callable[[str, int, int], None] = _no_advance
+    """Counting progress of a long step: ``(label, done, total)``, e.g. ``("Reading", 50,
+    1000)``; called from the calling thread, possibly for every item. The CLI draws a bar on
+    a terminal and prints at most every few seconds in logs."""
     http_transport: Any = None
     """An ``httpx`` transport for HTTP providers (tests pass a mock); ``None`` is real HTTP."""
     max_concurrency: int | None = None
