@@ -180,10 +180,13 @@ def segment_diff(declared: Segment, live: LiveSegment, canon: Canon, list_name: 
     lines: list[str] = []
     if declared.name != live.name:
         lines.append(f'~ name: "{live.name}" -> "{declared.name}"')
-    want_match, want = canon.canonical_rules(declared.match, declared.rules, list_name)
-    have_match, have = canon.canonical_rules(live.match, live.rules, list_name)
-    if rules.segment_key(want_match, want) != rules.segment_key(have_match, have):
-        lines.extend(rules.diff_lines(have_match, have, want_match, want))
+    # Rules read back exactly as declared are the same rules under any provider's
+    # canonical form: the common no-op case needs no normal form at all.
+    if declared.rules != live.rules or declared.match != live.match:
+        want_match, want = canon.canonical_rules(declared.match, declared.rules, list_name)
+        have_match, have = canon.canonical_rules(live.match, live.rules, list_name)
+        if rules.segment_key(want_match, want) != rules.segment_key(have_match, have):
+            lines.extend(rules.diff_lines(have_match, have, want_match, want))
     if declared.options:
         lines.extend(_options_diff(live.options, declared.options))
     return lines

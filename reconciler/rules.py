@@ -18,7 +18,7 @@ printing and for adapters. ``key(normalise(x)) == key(x)`` always holds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeAlias
 
 from .model import (
@@ -39,6 +39,7 @@ __all__ = [
     "group_of",
     "in_as_equals",
     "key",
+    "leaves",
     "map_leaves",
     "normalise",
     "path_text",
@@ -153,13 +154,35 @@ YamlPath: TypeAlias = tuple[str | int, ...]
 """A path of keys and indexes inside a YAML document, e.g. ``("rules", 2, "any", 0)``."""
 
 
-def walk(rules: Sequence[Rule], path: YamlPath = ("rules",)) -> Iterator[tuple[YamlPath, Rule]]:
-    """Every leaf rule of a declared tree with its path as written in the YAML."""
+def walk(rules: Sequence[Rule], path: YamlPath = ("rules",)) -> list[tuple[YamlPath, Rule]]:
+    """Every leaf rule of a declared tree with its path as written in the YAML, in order.
+
+    A list, built without nested generators: validation walks every segment's rules."""
+    found: list[tuple[YamlPath, Rule]] = []
+    _walk_into(rules, path, found)
+    return found
+
+
+def leaves(rules: Sequence[Rule]) -> list[Rule]:
+    """Every leaf rule of a tree, in the order :func:`walk` gives them, without their paths
+    (cheaper: checks look for paths only once a leaf has a problem)."""
+    found: list[Rule] = []
+    pending = list(reversed(rules))
+    while pending:
+        rule = pending.pop()
+        if isinstance(rule, Group):
+            pending.extend(reversed(rule.rules))
+        else:
+            found.append(rule)
+    return found
+
+
+def _walk_into(rules: Sequence[Rule], path: YamlPath, found: list[tuple[YamlPath, Rule]]) -> None:
     for index, rule in enumerate(rules):
         if isinstance(rule, Group):
-            yield from walk(rule.rules, (*path, index, rule.match))
+            _walk_into(rule.rules, (*path, index, rule.match), found)
         else:
-            yield (*path, index), rule
+            found.append(((*path, index), rule))
 
 
 def path_text(path: YamlPath) -> str:

@@ -36,11 +36,12 @@ from .model import (
 )
 from .plan import ACTION_ORDER
 from .provider import Capabilities, Problem
-from .rules import Key, group_of, in_as_equals, key, map_leaves, normalise, walk
+from .rules import Key, group_of, in_as_equals, key, leaves, map_leaves, normalise, walk
 
 __all__ = [
     "MAX_TERMS",
     "Clauses",
+    "LeafVerdicts",
     "Problem",
     "TwoLevel",
     "check_segment",
@@ -49,6 +50,7 @@ __all__ = [
     "flat",
     "from_cnf",
     "from_dnf",
+    "leaf_verdicts",
     "to_cnf",
     "to_dnf",
     "two_level",
@@ -249,18 +251,59 @@ def count_conditions(shape: str, match: str, rules: Sequence[Rule]) -> int:
 
 
 def check_segment(
-    segment: Segment, capabilities: Capabilities, field_types: Mapping[str, str]
+    segment: Segment,
+    capabilities: Capabilities,
+    field_types: Mapping[str, str],
+    memo: LeafVerdicts | None = None,
 ) -> list[Problem]:
     """Everything in ``segment`` that a provider with ``capabilities`` cannot store.
 
     ``field_types`` maps casefolded custom field names to their type; standard fields come
     from ``model.STANDARD_FIELDS``. Unknown fields are skipped: the caller reports them.
+    ``memo`` (from :func:`leaf_verdicts`) shares leaf verdicts across one list's segments.
     """
     problems: list[Problem] = []
-    for path, rule in walk(segment.rules):
-        problems.extend(_rule_problems(path, rule, capabilities, field_types))
+    known = LeafVerdicts(capabilities, field_types) if memo is None else memo
+    if not all(known.fine(rule) for rule in leaves(segment.rules)):
+        for path, rule in walk(segment.rules):
+            problems.extend(known.problems(path, rule))
     problems.extend(_shape_problems(segment, capabilities))
     return problems
+
+
+class LeafVerdicts:
+    """The problems of field rules, remembered by (field, operator): they depend on
+    nothing else, and a list's segments test the same few fields over and over."""
+
+    __slots__ = ("capabilities", "field_types", "seen")
+
+    def __init__(self, capabilities: Capabilities, field_types: Mapping[str, str]) -> None:
+        self.capabilities = capabilities
+        self.field_types = field_types
+        self.seen: dict[tuple[str, str], tuple[Problem, ...]] = {}
+
+    def fine(self, rule: Rule) -> bool:
+        """Whether a leaf has no problem (its path is needed only when it has one)."""
+        if rule.__class__ is FieldRule:
+            return not self.problems((), rule)
+        return not _rule_problems((), rule, self.capabilities, self.field_types)
+
+    def problems(self, path: Path, rule: Rule) -> list[Problem]:
+        if rule.__class__ is not FieldRule:
+            return _rule_problems(path, rule, self.capabilities, self.field_types)
+        assert isinstance(rule, FieldRule)
+        signature = (rule.field, rule.op)
+        found = self.seen.get(signature)
+        if found is None:
+            found = tuple(_field_problems((), rule, self.capabilities, self.field_types))
+            self.seen[signature] = found
+        return [Problem((*path, *p.path), p.message) for p in found] if found else []
+
+
+def leaf_verdicts(capabilities: Capabilities, field_types: Mapping[str, str]) -> LeafVerdicts:
+    """A memo for :func:`check_segment` over many segments of one list (same capabilities
+    and fields)."""
+    return LeafVerdicts(capabilities, field_types)
 
 
 def _rule_problems(

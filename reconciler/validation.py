@@ -19,9 +19,9 @@ from . import shapes
 from .config import locate_source, root_file, sorted_errors
 from .errormap import did_you_mean, translate
 from .errors import ConfigError, ConfigErrors, ReconcilerError
-from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, SourceRef
+from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, Rule, SourceRef
 from .provider import Capabilities, Provider
-from .rules import walk
+from .rules import leaves, walk
 
 __all__ = ["error_at", "field_problems", "locate_source", "segment_problems", "validate_config"]
 
@@ -170,8 +170,9 @@ def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigErr
     errors += _check_rule_fields(mailing_list, field_types)
     if provider is not None:
         errors += _check_field_types(mailing_list, provider)
+        memo = shapes.leaf_verdicts(provider[1], field_types)
         for segment_index in range(len(mailing_list.segments)):
-            errors += _check_storable(mailing_list, segment_index, provider, field_types)
+            errors += _check_storable(mailing_list, segment_index, provider, field_types, memo)
     return errors
 
 
@@ -264,13 +265,20 @@ def _check_rule_fields(
 ) -> list[ConfigError]:
     known = [*STANDARD_FIELDS, *(field.name for field in mailing_list.fields)]
     errors = []
+
+    def known_field(rule: Rule) -> bool:
+        if rule.__class__ is not FieldRule:
+            return True
+        name = rule.field.casefold()
+        return name in STANDARD_FIELDS or name in field_types
+
     for segment in mailing_list.segments:
+        if all(known_field(rule) for rule in leaves(segment.rules)):
+            continue  # the common case: no paths needed
         for path, rule in walk(segment.rules):
-            if not isinstance(rule, FieldRule):
+            if known_field(rule):
                 continue
-            name = rule.field.casefold()
-            if name in STANDARD_FIELDS or name in field_types:
-                continue
+            assert isinstance(rule, FieldRule)
             hint = did_you_mean(rule.field, known) or " (declare it in the list's fields:)"
             message = f'unknown field "{rule.field}"{hint}'
             errors.append(_error(segment.source, (*path, "field"), message))
@@ -282,19 +290,22 @@ def _check_storable(
     segment_index: int,
     target: tuple[type[Provider], Capabilities],
     field_types: Mapping[str, str],
+    memo: shapes.LeafVerdicts | None = None,
 ) -> list[ConfigError]:
     """Whether the target's provider can store the segment, as one error per reason."""
     provider, capabilities = target
     segment = mailing_list.segments[segment_index]
-    prefix = f'segment "{segment.name}" cannot be stored by provider "{provider.key}": '
     try:
-        problems = shapes.check_segment(segment, capabilities, field_types)
+        problems = shapes.check_segment(segment, capabilities, field_types, memo)
         problems += [
             reason if isinstance(reason, shapes.Problem) else shapes.Problem((), reason)
             for reason in provider.check_segment(segment, field_types)
         ]
     except ReconcilerError as exc:
         problems = [shapes.Problem(("rules",), str(exc))]
+    if not problems:
+        return []
+    prefix = f'segment "{segment.name}" cannot be stored by provider "{provider.key}": '
     return [_error(segment.source, p.path, prefix + p.message) for p in problems]
 
 
