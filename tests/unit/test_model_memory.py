@@ -1,0 +1,32 @@
+"""Instances given the same fields share one ``model_fields_set`` (memory), safely."""
+
+from __future__ import annotations
+
+from reconciler.model import FieldRule, Segment
+
+
+def test_instances_given_the_same_fields_share_one_fields_set() -> None:
+    first = FieldRule(field="email", op="contains", value="@a")
+    second = FieldRule.model_validate({"field": "name", "op": "equals", "value": "b"})
+    assert first.model_fields_set == {"field", "op", "value"}
+    assert first.model_fields_set is second.model_fields_set
+
+
+def test_a_copy_with_changes_never_changes_the_shared_set() -> None:
+    plain = Segment.model_validate({"name": "A", "rules": [{"field": "email", "op": "empty"}]})
+    other = Segment.model_validate({"name": "B", "rules": [{"field": "email", "op": "empty"}]})
+    copied = plain.model_copy(update={"match": "any"})
+    assert "match" in copied.model_fields_set
+    assert plain.model_fields_set == {"name", "rules"}
+    assert other.model_fields_set == {"name", "rules"}
+    assert plain.model_dump(exclude_unset=True) == {
+        "name": "A",
+        "rules": ({"field": "email", "op": "empty"},),
+    }
+
+
+def test_different_fields_given_keep_different_sets() -> None:
+    bare = FieldRule(field="email", op="empty")
+    valued = FieldRule(field="email", op="contains", value="x")
+    assert bare.model_fields_set == {"field", "op"}
+    assert valued.model_fields_set == {"field", "op", "value"}
