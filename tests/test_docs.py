@@ -1,4 +1,5 @@
-"""The README documents every command and option, and its quickstart is what CI runs."""
+"""The README and docs/ document every command and option, their examples run, their
+links resolve, and the README's quickstart is what CI runs."""
 
 from __future__ import annotations
 
@@ -11,14 +12,29 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.registry import load_registry
+from reconciler.provider import Provider, ProviderContext
+from reconciler.registry import ENTRY_POINT_GROUP, load_registry
 from reconciler.render import render_operator_table
+from reconciler.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
+README_PATH = ROOT / "README.md"
+README = README_PATH.read_text(encoding="utf-8")
+PAGES = sorted(DOCS.rglob("*.md"))
+DOCUMENTS = [README_PATH, *PAGES]
 CI_SCRIPT = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+README_MAX_LINES = 400
 
 COMMANDS = sorted(cli.commands)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def _long_options(command: click.Command) -> list[str]:
@@ -37,10 +53,14 @@ OPTIONS = sorted(
 )
 
 
-def _section(title: str) -> str:
-    """The README text under the level-2 heading ``title``, up to the next one."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
-    assert match, f'README has no "## {title}" section'
+def _section(text: str, title: str, level: int = 2) -> str:
+    """The text under the heading ``title`` of ``level``, up to the next heading of that
+    level or higher."""
+    marks = "#" * level
+    match = re.search(
+        rf"^{marks} {re.escape(title)}\n(.*?)(?=^#{{1,{level}}} |\Z)", text, re.M | re.S
+    )
+    assert match, f'no "{marks} {title}" section'
     return match.group(1)
 
 
@@ -49,7 +69,7 @@ def _fenced_blocks(text: str, language: str) -> list[str]:
 
 
 def _quickstart_commands() -> list[str]:
-    blocks = _fenced_blocks(_section("Quickstart"), "sh")
+    blocks = _fenced_blocks(_section(README, "Quickstart"), "sh")
     assert blocks, "the Quickstart section has no ```sh block"
     return [line for line in blocks[0].splitlines() if line and not line.startswith("#")]
 
@@ -71,20 +91,32 @@ def _steps(command: str) -> list[str]:
     ]
 
 
+# -- commands and options --------------------------------------------------------------
+
+COMMANDS_PAGE = _read(DOCS / "commands.md")
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_command_has_help_text(name: str) -> None:
     assert (cli.commands[name].help or "").strip(), f"{name} has no help text"
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_command_is_in_readme(name: str) -> None:
-    assert f"reconciler {name}" in README
+def test_command_is_in_the_readme_table(name: str) -> None:
+    table = _section(README, "Commands at a glance")
+    assert re.search(rf"^\| `reconciler {name}[` ]", table, re.M), name
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_has_a_section_in_the_commands_page(name: str) -> None:
+    assert re.search(rf"^## `reconciler {name}[` ]", COMMANDS_PAGE, re.M), name
 
 
 @pytest.mark.parametrize(("name", "option"), OPTIONS)
-def test_option_is_in_readme(name: str, option: str) -> None:
+def test_option_is_in_the_commands_page(name: str, option: str) -> None:
     where = f"reconciler {name}".strip()
-    assert re.search(rf"{re.escape(option)}(?![\w-])", README), f"{where}: {option} undocumented"
+    found = re.search(rf"{re.escape(option)}(?![\w-])", COMMANDS_PAGE)
+    assert found, f"{where}: {option} undocumented in docs/commands.md"
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -92,6 +124,16 @@ def test_help_runs(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"], prog_name="reconciler")
     assert result.exit_code == 0, result.output
     assert f"reconciler {name}" in result.output
+
+
+@pytest.mark.parametrize("text", [README, COMMANDS_PAGE], ids=["README", "commands"])
+def test_exit_codes_are_documented(text: str) -> None:
+    table = _section(text, "Exit codes")
+    for code in ("0", "1", "2", "3"):
+        assert re.search(rf"^\| \*\*{code}\*\* \|", table, re.M), f"exit code {code} missing"
+
+
+# -- the quickstart is what CI runs -----------------------------------------------------
 
 
 def test_quickstart_is_exactly_two_commands() -> None:
@@ -121,38 +163,200 @@ def test_quickstart_plan_and_apply_are_what_ci_runs() -> None:
         assert step in ci, f"{step!r} is not in .ci/run"
 
 
-def _configurations() -> list[str]:
-    return [block for block in _fenced_blocks(README, "yaml") if block.startswith("version: 1")]
+# -- configurations shown in the documentation -----------------------------------------
 
 
-def test_readme_has_a_complete_configuration() -> None:
-    assert _configurations()
+def _configurations() -> list[tuple[str, str]]:
+    """Every YAML block of the README and docs/ that is a whole configuration."""
+    return [
+        (f"{_name(path)}#{index}", block)
+        for path in DOCUMENTS
+        for index, block in enumerate(_fenced_blocks(_read(path), "yaml"))
+        if block.startswith("version: 1")
+    ]
 
 
-@pytest.mark.parametrize("text", _configurations())
-def test_readme_configuration_validates_and_plans(text: str, tmp_path: Path) -> None:
+CONFIGURATIONS = _configurations()
+
+
+@pytest.mark.parametrize("page", [README_PATH, DOCS / "configuration.md"], ids=_name)
+def test_page_shows_a_complete_configuration(page: Path) -> None:
+    assert any(name.startswith(_name(page) + "#") for name, _ in CONFIGURATIONS)
+
+
+@pytest.mark.parametrize(("name", "text"), CONFIGURATIONS, ids=[n for n, _ in CONFIGURATIONS])
+def test_documented_configuration_validates_and_plans(name: str, text: str, tmp_path: Path) -> None:
     (tmp_path / "reconciler.yaml").write_text(text, encoding="utf-8")
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists" / "more.yaml").write_text("lists: []\n", encoding="utf-8")
     for command in ("validate", "plan"):
         result = CliRunner().invoke(cli, ["-c", str(tmp_path / "reconciler.yaml"), command])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 0, f"{name}: {command}: {result.output}"
 
 
-def test_exit_codes_are_documented() -> None:
-    text = _section("Exit codes")
-    for code in ("0", "1", "2", "3"):
-        assert re.search(rf"^\| \*\*{code}\*\* \|", text, re.M), f"exit code {code} missing"
+# -- providers ---------------------------------------------------------------------------
 
-
-def test_readme_names_no_local_paths() -> None:
-    for marker in ("/tmp/", "/work/", "/home/", "/root/"):
-        assert marker not in README
+PROVIDERS_INDEX = _read(DOCS / "providers" / "index.md")
 
 
 @pytest.mark.parametrize("key", sorted(load_registry()))
-def test_readme_carries_each_providers_operator_table(key: str) -> None:
-    """The tables under "Providers" are what the code stores: regenerate them with
+def test_provider_page_carries_its_operator_table(key: str) -> None:
+    """Each provider page carries what the code stores: regenerate the table with
     ``reconciler providers --format markdown`` when capabilities change."""
     provider = load_registry()[key]
-    assert render_operator_table(provider.capabilities) in _section("Providers"), key
+    page = DOCS / "providers" / f"{key}.md"
+    assert page.is_file(), f"{key} has no page docs/providers/{key}.md"
+    assert render_operator_table(provider.capabilities) in _read(page), key
+
+
+@pytest.mark.parametrize("key", sorted(load_registry()))
+def test_provider_page_is_linked_from_the_providers_index(key: str) -> None:
+    assert f"]({key}.md)" in PROVIDERS_INDEX, key
+
+
+# -- writing a provider: the example provider plans and applies --------------------------
+
+WRITING = _read(DOCS / "writing-a-provider.md")
+
+
+def _example_provider() -> type[Provider]:
+    code = _fenced_blocks(WRITING, "python")[0]
+    namespace: dict[str, object] = {"__name__": "example_provider"}
+    exec(compile(code, "docs/writing-a-provider.md", "exec"), namespace)
+    found = [
+        value
+        for value in namespace.values()
+        if isinstance(value, type) and issubclass(value, Provider) and value is not Provider
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_writing_a_provider_names_the_entry_point_group() -> None:
+    (toml,) = _fenced_blocks(WRITING, "toml")
+    assert f'[project.entry-points."{ENTRY_POINT_GROUP}"]' in toml
+
+
+def test_writing_a_provider_example_plans_applies_and_converges(tmp_path: Path) -> None:
+    example = _example_provider()
+    config = tmp_path / "reconciler.yaml"
+    segment = """\
+      - name: {name}
+        rules:
+          - {{field: email, op: contains, value: "@gmail.com"}}
+          - any:
+              - {{field: first_name, op: equals, value: {first}}}
+              - {{field: last_name, op: contains, value: Lee}}
+"""
+    head = f"version: 1\ntargets:\n  main:\n    provider: {example.key}\n"
+    head += "lists:\n  - name: Newsletter\n    prune: true\n    segments:\n"
+    registry = {example.key: example}
+
+    def run(segments: str) -> list[str]:
+        config.write_text(head + segments, encoding="utf-8")
+        ws = Workspace.open(config, registry, ProviderContext(base_dir=tmp_path))
+        try:
+            current = ws.plan()
+            result = ws.apply(current)
+            assert result.ok, result.outcomes
+            ws.check_converged()
+            assert ws.plan().is_empty
+            return [change.action.value for change in current.changes]
+        finally:
+            ws.close()
+
+    assert run(segment.format(name="Gmail", first="Ann")) == ["create_list", "create_segment"]
+    assert run(segment.format(name="Gmail", first="Bob")) == ["update_segment"]
+    assert run(segment.format(name="Other", first="Bob")) == ["create_segment", "delete_segment"]
+
+
+# -- every page is reachable and every link resolves -------------------------------------
+
+INLINE_CODE = re.compile(r"`+[^`\n]*`+")
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+HEADING = re.compile(r"^#{1,6} +(.+?) *#*$", re.M)
+
+
+def _prose(text: str) -> str:
+    """``text`` without fenced blocks and code spans, where brackets are not links."""
+    return INLINE_CODE.sub("code", FENCE.sub("", text))
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: its text in lower case, punctuation dropped,
+    spaces as hyphens."""
+    text = re.sub(r"`([^`]*)`", r"\1", heading)
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    anchors: set[str] = set()
+    for heading in HEADING.findall(FENCE.sub("", _read(path))):
+        slug = _slug(heading)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def _links(path: Path) -> list[str]:
+    return LINK.findall(_prose(_read(path)))
+
+
+def _relative(target: str) -> bool:
+    return not re.match(r"^[a-z][a-z0-9+.-]*:|^//", target, re.I)
+
+
+def test_slug_follows_github() -> None:
+    assert _slug("`reconciler apply [PLAN_FILE]`") == "reconciler-apply-plan_file"
+    assert _slug("Oempro / Octeth (`provider: oempro`)") == "oempro--octeth-provider-oempro"
+    assert _slug("Retries are bounded; every run has a deadline") == (
+        "retries-are-bounded-every-run-has-a-deadline"
+    )
+
+
+def test_documents_have_links() -> None:
+    assert _links(README_PATH), "the README links to no page"
+    assert len(PAGES) >= 2 + len(list(load_registry()))
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=_name)
+def test_relative_links_resolve(path: Path) -> None:
+    broken = []
+    for target in _links(path):
+        if not _relative(target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if file_part.startswith("/") or not linked.is_relative_to(ROOT) or not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and (linked.suffix != ".md" or anchor not in _anchors(linked)):
+            broken.append(f"{target}: no heading with anchor #{anchor}")
+    assert not broken, f"{_name(path)}: " + "; ".join(broken)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.name != "index.md"], ids=_name)
+def test_page_is_linked_from_an_index(page: Path) -> None:
+    index = page.parent / "index.md"
+    linked = {(index.parent / t.partition("#")[0]).resolve() for t in _links(index)}
+    assert page.resolve() in linked, f"{_name(index)} does not link {_name(page)}"
+
+
+def test_readme_links_the_documentation_index() -> None:
+    assert "](docs/index.md)" in README
+    assert "](providers/index.md)" in _read(DOCS / "index.md")
+
+
+def test_readme_is_short() -> None:
+    assert len(README.splitlines()) <= README_MAX_LINES
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=_name)
+def test_documents_name_no_local_paths(path: Path) -> None:
+    text = _read(path)
+    for marker in ("/tmp/", "/work/", "/home/", "/root/", "/Users/"):
+        assert marker not in text, f"{_name(path)} names {marker}"
