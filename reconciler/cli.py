@@ -2,8 +2,8 @@
 
 Exit codes (the same for every command): 0 success and nothing to change; 1 error;
 2 changes pending (``plan --detailed-exitcode``) or drift found (``drift``); 3 refused by a
-safety limit. They are decided in ``ReconcilerGroup.main`` and the commands' return values;
-no command calls ``sys.exit``.
+safety limit; 130 interrupted (Ctrl-C). They are decided in ``ReconcilerGroup.main`` and the
+commands' return values; no command calls ``sys.exit``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from pydantic import ValidationError
 
 from . import __version__
 from .applying import timed_out
+from .cli_reports import report_files, report_targets, write_reports
 from .cli_state import State, common_options, write_atomic
+from .config import unset_variables
 from .errors import ConfigError, ReconcilerError
-from .model import Config
-from .plan import Plan
+from .plan import ApplyResult, Plan
 from .planning import SafetyPolicy
+from .registry import partition
 from .render import (
+    DriftFormat,
+    PlanFormat,
+    not_started,
     printable,
     render_apply_result,
     render_drift,
@@ -35,6 +40,7 @@ from .render import (
     render_plan,
     render_providers,
 )
+from .schema import schema_document
 from .shapes import describe_capabilities
 from .yamlguard import read_text
 
@@ -43,6 +49,8 @@ __all__ = ["cli", "main", "run"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_UNSAFE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
 
 
 class _Printable:
@@ -70,17 +78,24 @@ class ReconcilerGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        state = extra.setdefault("obj", State())
         try:
             code = super().main(
                 args, prog_name or "reconciler", complete_var, standalone_mode=False, **extra
             )
         except click.ClickException as exc:
+            state.finish_progress()
             exc.show(file=cast(IO[Any], _Printable(sys.stderr)))
             code = EXIT_ERROR  # usage errors too: 2 means "changes pending" here
-        except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
-            code = EXIT_ERROR
+        except click.exceptions.Abort as exc:
+            state.finish_progress()
+            code = _aborted(exc)
+        except KeyboardInterrupt:
+            state.finish_progress()
+            click.echo("\nInterrupted.", err=True)
+            code = EXIT_INTERRUPTED
         except ReconcilerError as exc:
+            state.finish_progress()
             for line in exc.lines():
                 click.echo(f"Error: {printable(line)}", err=True)
             code = exc.exit_code
@@ -90,6 +105,15 @@ class ReconcilerGroup(click.Group):
         return code
 
 
+def _aborted(exc: click.exceptions.Abort) -> int:
+    """Ctrl-C (click turns it into ``Abort``) exits 130; end of input at a prompt, 1."""
+    if isinstance(exc.__cause__, KeyboardInterrupt):
+        click.echo("Interrupted.", err=True)  # click has already ended the ^C line
+        return EXIT_INTERRUPTED
+    click.echo("Aborted.", err=True)
+    return EXIT_ERROR
+
+
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @common_options
 @click.version_option(__version__, prog_name="reconciler")
@@ -97,7 +121,15 @@ def cli() -> None:
     """Plan and apply email list segments declared in YAML, like Terraform for segments.
 
     Exit codes: 0 nothing to change, 1 error, 2 changes pending or drift found,
-    3 refused by a safety limit.
+    3 refused by a safety limit, 130 interrupted (Ctrl-C).
+
+    Shell completion of commands, options, and --target and --list names from the
+    configuration:
+
+    \b
+      bash (~/.bashrc):  eval "$(_RECONCILER_COMPLETE=bash_source reconciler)"
+      zsh (~/.zshrc):    eval "$(_RECONCILER_COMPLETE=zsh_source reconciler)"
+      fish:              _RECONCILER_COMPLETE=fish_source reconciler | source
     """
 
 
@@ -105,9 +137,16 @@ def _state() -> State:
     return click.get_current_context().ensure_object(State)
 
 
+def _out(text: str) -> None:
+    """Text for stdout (a report), after any progress bar on stderr is finished."""
+    state = _state()
+    state.finish_progress()
+    click.echo(text, nl=not text.endswith("\n"), color=state.color or None)
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
+        _out(text)
     else:
         write_atomic(output, text if text.endswith("\n") else text + "\n")
         _state().progress(f"Wrote {output}")
@@ -115,14 +154,34 @@ def _emit(text: str, output: Path | None) -> None:
 
 @cli.command()
 @common_options
-def validate() -> int:
-    """Check the YAML offline: schema, references, and what each provider can express."""
-    with _state().workspace() as ws:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help=(
+        "Need no environment variable: a ${VAR} that is not set is no error, settings "
+        "that stand for one are not checked, and credentials are not required to be set "
+        "(for pre-commit hooks and pull requests from forks)."
+    ),
+)
+def validate(offline: bool) -> int:
+    """Check the YAML offline: schema, references, and what each provider can express.
+
+    Never connects to any platform. Without --offline, every ${VAR} must be set.
+    """
+    state = _state()
+    with state.workspace(offline=offline) as ws:
         config = ws.config
         segments = sum(len(item.segments) for item in config.lists)
         click.echo(
             f"Configuration is valid: {len(config.lists)} list(s), {segments} segment(s), "
             f"{len(ws.scope)} target(s)."
+        )
+        unset = sorted(unset_variables(config))
+    if unset:
+        click.echo(
+            "Note: checked offline; not set, so the values using them were not checked: "
+            + ", ".join(unset),
+            err=True,
         )
     return EXIT_OK
 
@@ -167,6 +226,7 @@ def with_allow_delete(func: F) -> F:
     show_default=True,
     help="Output format on stdout.",
 )
+@report_files("text", "json", "markdown")
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0 when none)."
 )
@@ -177,21 +237,29 @@ def plan(
     detailed_exitcode: bool,
     allow_delete: tuple[str, ...],
     allow_deletes: bool,
+    **files: tuple[Path, ...],
 ) -> int:
     """Read the live state and show what apply would change, rule by rule.
 
+    One read of the live state makes every report: stdout in --format, and each --text,
+    --json, --markdown FILE (written whole, or none if one cannot be written).
     Exits 3 when a deletion would trip a safety limit that no --allow-delete acknowledges.
     """
     state = _state()
+    wanted = report_targets([("json", output)] if output is not None else [], files)
     with state.workspace() as ws:
         result = ws.plan(_policy(allow_delete, allow_deletes))
-    if output is not None:
-        write_atomic(output, json.dumps(result.to_document(), indent=2) + "\n")
-        state.progress(f"Saved plan to {output}; apply it with: reconciler apply {output}")
-    click.echo(render_plan(result, fmt, color=state.color and fmt == "text"), nl=False)  # type: ignore[arg-type]
+    reports = [(path, render_plan(result, cast(PlanFormat, f))) for f, path in wanted]
+    saved = {} if output is None else {output: _saved_note(output)}
+    write_reports(reports, saved, _state().progress)
+    _out(render_plan(result, cast(PlanFormat, fmt), color=state.color and fmt == "text"))
     if result.safety.tripped:
         return EXIT_UNSAFE
     return EXIT_CHANGES if detailed_exitcode and result.changes else EXIT_OK
+
+
+def _saved_note(path: Path) -> str:
+    return f"Saved plan to {path}; apply it with: reconciler apply {path}"
 
 
 MAX_PLAN_BYTES = 256 * 1024 * 1024
@@ -217,18 +285,41 @@ def _read_plan(path: Path) -> Plan:
 def _confirm(state: State, auto_approve: bool) -> bool:
     if auto_approve:
         return True
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not state.interactive:
         raise ConfigError(
-            "apply does not prompt without a terminal: pass --auto-approve, "
+            "apply does not prompt without a terminal on stdin: pass --auto-approve, "
             "or apply a saved plan file (reconciler plan -o plan.json; reconciler apply plan.json)"
         )
-    return click.confirm("Apply these changes?", default=False, err=True)
+    return state.confirm("Apply these changes?")
+
+
+def _applied(state: State, result: ApplyResult) -> int | None:
+    """Report an apply's result; the exit code if the run cannot go on to its re-read."""
+    _out(render_apply_result(result, color=state.color))
+    if result.interrupted:
+        click.echo(
+            f"Interrupted: {result.count('applied')} applied, {result.count('failed')} "
+            f"failed, {not_started(result)} not started. Run apply again to finish: it "
+            "plans from the live state.",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    if not result.ok or timed_out(result):
+        return EXIT_ERROR
+    return None
 
 
 @cli.command()
 @common_options
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help=(
+        "Apply without asking. Without it, apply asks on stderr when stdin is a terminal "
+        "(also when stdout is piped, as in `apply | tee log`) and refuses otherwise."
+    ),
+)
 @with_allow_delete
 def apply(
     plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, ...], allow_deletes: bool
@@ -238,21 +329,22 @@ def apply(
     A saved plan is made again and refused if the live state changed since, or if its
     changes or safety limits differ from what is planned now (an edited file counts for
     nothing); deletions past a limit are acknowledged only by this command's flags.
+    Ctrl-C lets the changes being written finish, starts no other, reports what was
+    applied, failed and not started, and exits 130.
     """
     state = _state()
     policy = _policy(allow_delete, allow_deletes)
     with state.workspace(narrow=plan_file is None) as ws:
         if plan_file is not None:
             saved = _read_plan(plan_file)
-            result = ws.apply_saved(saved, policy)
-            click.echo(render_apply_result(result, color=state.color), nl=False)
-            if not result.ok or timed_out(result):
-                return EXIT_ERROR
+            stopped = _applied(state, ws.apply_saved(saved, policy))
+            if stopped is not None:
+                return stopped
             ws.check_saved_converged(saved)
             state.progress("Re-read the live state: every change is in place.")
             return EXIT_OK
         current = ws.plan(policy)
-        click.echo(render_plan(current, "text", color=state.color), nl=False)
+        _out(render_plan(current, "text", color=state.color))
         if current.is_empty:
             return EXIT_OK
         if current.safety.tripped:
@@ -263,10 +355,9 @@ def apply(
         if not confirmed:
             click.echo("Apply cancelled.", err=True)
             return EXIT_ERROR
-        result = ws.apply(current)
-        click.echo(render_apply_result(result, color=state.color), nl=False)
-        if not result.ok or timed_out(result):
-            return EXIT_ERROR
+        stopped = _applied(state, ws.apply(current))
+        if stopped is not None:
+            return stopped
         ws.check_converged()
         state.progress("Re-read the live state: it matches the configuration.")
         return EXIT_OK
@@ -287,15 +378,25 @@ def apply(
     "--out",
     "output",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the report to this file instead of stdout.",
+    help="Write the --format report to this file instead of stdout.",
 )
-def drift(fmt: str, output: Path | None) -> int:
-    """Report live segments that differ from the YAML, and unmanaged ones. Exits 2 on drift."""
+@report_files("text", "json", "markdown", "junit")
+def drift(fmt: str, output: Path | None, **files: tuple[Path, ...]) -> int:
+    """Report live segments that differ from the YAML, and unmanaged ones. Exits 2 on drift.
+
+    One read of the live state makes every report: the --format one (stdout, or -o FILE),
+    and each --text, --json, --markdown, --junit FILE (written whole, or none if one
+    cannot be written). For example: drift --json drift.json --markdown drift.md
+    --junit drift.xml.
+    """
     state = _state()
+    wanted = report_targets([(fmt, output)] if output is not None else [], files)
     with state.workspace() as ws:
         report = ws.drift()
-    color = state.color and fmt == "text" and output is None
-    _emit(render_drift(report, fmt, color=color), output)  # type: ignore[arg-type]
+    outputs = [(path, render_drift(report, cast(DriftFormat, f))) for f, path in wanted]
+    write_reports(outputs, {}, state.progress)
+    if output is None:
+        _out(render_drift(report, cast(DriftFormat, fmt), color=state.color and fmt == "text"))
     return EXIT_CHANGES if report.drifted else EXIT_OK
 
 
@@ -318,6 +419,7 @@ def import_(output: Path | None) -> int:
         raise click.UsageError("import needs exactly one --target NAME")
     with state.workspace(narrow=False) as ws:
         imported = ws.import_document(state.targets[0], state.lists)
+    state.finish_progress()
     for note in imported.notes:
         click.echo(f"Note: {printable(note)}", err=True)
     _emit(imported.text, output)
@@ -326,11 +428,16 @@ def import_(output: Path | None) -> int:
 
 @cli.command()
 @common_options
-def schema() -> int:
-    """Print the JSON Schema of the YAML configuration (for editors and CI)."""
-    document = Config.model_json_schema(by_alias=True)
-    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    document["title"] = "reconciler configuration"
+@click.option(
+    "--included",
+    is_flag=True,
+    help="The schema of an included file (one holding only lists:), instead of the root file's.",
+)
+def schema(included: bool) -> int:
+    """Print the JSON Schema of the YAML configuration (for editors and CI).
+
+    Target settings are described for each installed provider."""
+    document = schema_document(_state().providers(), included=included)
     click.echo(json.dumps(document, indent=2))
     return EXIT_OK
 
@@ -346,16 +453,26 @@ def schema() -> int:
     help="Output format (markdown: each provider's table of operators per field).",
 )
 def providers(fmt: str) -> int:
-    """List the installed providers and what each can express."""
-    installed = _state().providers()
+    """List the installed providers and what each can express.
+
+    A provider whose package is broken (it fails to import, or does not name a complete
+    Provider class) is listed as broken, with the reason; it breaks only the
+    configurations that use it.
+    """
+    installed, broken = partition(_state().providers())
     found = {key: describe_capabilities(cls.capabilities) for key, cls in installed.items()}
     if fmt == "markdown":
-        for key, cls in installed.items():
-            click.echo(f"### `{key}`\n\n{render_operator_table(cls.capabilities)}")
+        for key in sorted({*installed, *broken}):
+            if key in broken:
+                click.echo(f"### `{key}`\n\nBroken: {printable(broken[key])}\n")
+            else:
+                table = render_operator_table(installed[key].capabilities)
+                click.echo(f"### `{key}`\n\n{table}")
     elif fmt == "json":
-        click.echo(json.dumps(found, indent=2))
+        document = {**found, **{key: {"broken": reason} for key, reason in broken.items()}}
+        click.echo(json.dumps(dict(sorted(document.items())), indent=2))
     else:
-        click.echo(render_providers(found), nl=False)
+        click.echo(render_providers(found, broken), nl=False)
     return EXIT_OK
 
 

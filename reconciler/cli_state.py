@@ -9,25 +9,39 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
+from .completion import config_names
+from .config import load_config
 from .errors import ConfigError
+from .progress import ProgressSink
 from .provider import Clock, Deadline, ProviderContext, SystemClock, format_duration
 from .registry import Registry, load_registry
+from .validation import validate_config
 from .workspace import Selection, Workspace, opened
 
-__all__ = ["DEFAULT_TIMEOUT", "Duration", "State", "common_options", "write_atomic"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Duration",
+    "State",
+    "common_options",
+    "write_all",
+    "write_atomic",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_TIMEOUT = 15 * 60.0
 """Seconds a run may take (``--timeout``) unless told otherwise: 15 minutes."""
+MAX_ANSWER = 1024
+"""Characters of a prompt's answer read."""
 _DURATION = re.compile(
     r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?"
 )
@@ -69,6 +83,14 @@ class State:
     """The clock providers wait on; ``None`` is the real one (tests pass a fake)."""
     timeout: float | None = None
     """``--timeout`` in seconds; ``None`` is ``DEFAULT_TIMEOUT``."""
+    progress_clock: Clock | None = None
+    """The clock progress is timed on (bar delays, log intervals); ``None`` is the real one.
+    Apart from ``clock`` so that drawing progress never moves a test's deadline."""
+    stdin_tty: bool | None = None
+    stdout_tty: bool | None = None
+    stderr_tty: bool | None = None
+    """Whether each stream is a terminal; ``None`` asks the stream (tests say)."""
+    _sink: ProgressSink | None = field(default=None, init=False, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -76,21 +98,67 @@ class State:
 
     @property
     def color(self) -> bool:
-        if self.no_color or os.environ.get("NO_COLOR"):
+        """Colour on stdout: off for ``--no-color``, ``NO_COLOR`` set to a non-empty value
+        (no-color.org), ``TERM=dumb``, or stdout not a terminal."""
+        if self.no_color or os.environ.get("NO_COLOR") or _dumb():
             return False
-        return sys.stdout.isatty()
+        return _is_tty(self.stdout_tty, sys.stdout)
+
+    @property
+    def interactive(self) -> bool:
+        """Whether a person can answer a prompt: stdin is a terminal (whatever stdout is,
+        so ``apply | tee log`` still asks)."""
+        return _is_tty(self.stdin_tty, sys.stdin)
+
+    def _progress_sink(self) -> ProgressSink:
+        if self._sink is None:
+            terminal = _is_tty(self.stderr_tty, sys.stderr) and not _dumb()
+            clock = self.progress_clock or SystemClock()
+            self._sink = ProgressSink(sys.stderr, clock, terminal=terminal)
+        return self._sink
 
     def progress(self, message: str) -> None:
+        """A progress message on stderr (none with ``-q``)."""
         if not self.quiet:
-            click.echo(message, err=True)
+            self._progress_sink().message(message)
+
+    def advance(self, label: str, done: int, total: int) -> None:
+        """Counting progress on stderr: a bar on a terminal, a line every few seconds in
+        logs, nothing with ``-q``."""
+        if not self.quiet:
+            self._progress_sink().advance(label, done, total)
+
+    def finish_progress(self) -> None:
+        """Erase an unfinished progress bar before other output."""
+        if self._sink is not None:
+            self._sink.finish()
+
+    def confirm(self, question: str) -> bool:
+        """Ask on stderr, read one line from stdin: ``y`` or ``yes`` is yes, anything else
+        (end of input included) is no. Ctrl-C propagates (exit 130)."""
+        self.finish_progress()
+        click.echo(f"{question} [y/N]: ", nl=False, err=True)
+        answer = sys.stdin.readline(MAX_ANSWER)
+        if not answer.endswith("\n"):
+            click.echo(err=True)  # end of input: end the prompt's line
+        return answer.strip().lower() in ("y", "yes")
+
+    def _clock(self) -> Clock:
+        if self.clock is None:
+            self.clock = SystemClock()
+        return self.clock
 
     def context(self) -> ProviderContext:
         """What the providers get; the run's deadline starts now."""
         base_dir = self.config_path.resolve().parent
-        clock = self.clock or SystemClock()
+        clock = self._clock()
         deadline = Deadline(clock, self.timeout or DEFAULT_TIMEOUT)
         return ProviderContext(
-            base_dir=base_dir, progress=self.progress, clock=clock, deadline=deadline
+            base_dir=base_dir,
+            progress=self.progress,
+            advance=self.advance,
+            clock=clock,
+            deadline=deadline,
         )
 
     def providers(self) -> Registry:
@@ -99,14 +167,38 @@ class State:
         return self.registry
 
     @contextmanager
-    def workspace(self, narrow: bool = True) -> Iterator[Workspace]:
-        if self.verbose:
-            logging.basicConfig(
-                level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-            )
-            # Third-party debug lines can carry headers; only our own loggers go verbose.
-            for noisy in ("httpx", "httpcore"):
-                logging.getLogger(noisy).setLevel(logging.WARNING)
+    def workspace(self, narrow: bool = True, offline: bool = False) -> Iterator[Workspace]:
+        """The configuration loaded and validated, its providers built on first use.
+
+        ``offline`` (``validate --offline``): a ``${VAR}`` that is not set is no error, and
+        settings standing for one are not checked."""
+        with self._verbose_logs(), self._workspace(narrow, offline) as workspace:
+            yield workspace
+
+    @contextmanager
+    def _verbose_logs(self) -> Iterator[None]:
+        """With ``-v``, log lines on stderr, printed like progress messages (above a bar,
+        control characters escaped) while the workspace is open."""
+        if not self.verbose:
+            yield
+            return
+        handler = _ProgressHandler(self)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        # Third-party debug lines can carry headers; only our own loggers go verbose.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+
+    @contextmanager
+    def _workspace(self, narrow: bool, offline: bool) -> Iterator[Workspace]:
         try:
             found = self.config_path.exists()
         except OSError as exc:  # a name too long, say: the OS refuses to even look
@@ -118,8 +210,31 @@ class State:
                 "(use -c/--config to name another file)"
             )
         selection = Selection(tuple(self.targets), tuple(self.lists)) if narrow else Selection()
+        if offline:
+            config = load_config(self.config_path, offline=True)
+            validate_config(config, self.providers())
+            workspace = Workspace(config, self.providers(), self.context(), selection)
+            try:
+                yield workspace
+            finally:
+                workspace.close()
+            return
         with opened(self.config_path, self.providers(), self.context(), selection) as ws:
             yield ws
+
+
+class _ProgressHandler(logging.Handler):
+    """Log records as progress messages of one run (``-v``), whatever ``-q`` says."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__()
+        self.state = state
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.state._progress_sink().message(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 class _ConfigPath(click.Path):
@@ -141,6 +256,28 @@ def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _complete_targets(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """``--target`` values: the targets the configuration declares."""
+    names = config_names(_completing(ctx).config_path).targets
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def _complete_lists(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """``--list`` values: the lists the configuration declares (of the ``--target``s
+    given before, if any)."""
+    state = _completing(ctx)
+    names = config_names(state.config_path).list_names(tuple(state.targets))
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def _completing(ctx: click.Context) -> State:
+    return ctx.find_object(State) or State()
+
+
 def _common(*decls: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*decls, expose_value=False, callback=_merge, **kwargs)
 
@@ -157,15 +294,34 @@ COMMON_OPTIONS = [
         "targets",
         multiple=True,
         metavar="NAME",
+        shell_complete=_complete_targets,
         help="Only lists of this target (repeatable).",
     ),
-    _common("--list", "lists", multiple=True, metavar="NAME", help="Only this list (repeatable)."),
+    _common(
+        "--list",
+        "lists",
+        multiple=True,
+        metavar="NAME",
+        shell_complete=_complete_lists,
+        help="Only this list (repeatable).",
+    ),
     _common("-v", "--verbose", is_flag=True, help="More detail on stderr."),
-    _common("-q", "--quiet", is_flag=True, help="No progress messages on stderr."),
+    _common(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help=(
+            "No progress on stderr: no messages, no progress bar (a bar appears on a "
+            "terminal for steps over 2 seconds; in logs, one line every 5 seconds)."
+        ),
+    ),
     _common(
         "--no-color",
         is_flag=True,
-        help="No colour (also when NO_COLOR is set or output is not a TTY).",
+        help=(
+            "No colour. Colour is also off when NO_COLOR is set to a non-empty value, "
+            "TERM is dumb, or stdout is not a terminal."
+        ),
     ),
     _common(
         "--timeout",
@@ -189,6 +345,32 @@ def common_options(func: F) -> F:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file or nothing: a temporary file renamed into place."""
+    write_all([(path, text)])
+
+
+def write_all(files: Sequence[tuple[Path, str]]) -> None:
+    """Write several whole files, or none of them: each goes to a temporary file next to
+    it first, and only once all are written are they renamed into place (a full disk or
+    an unwritable directory leaves every file as it was)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in files:
+            staged.append((_staged(path, text), path))
+    except BaseException:
+        _discard(temp for temp, _ in staged)
+        raise
+    for index, (temp, path) in enumerate(staged):
+        try:
+            os.replace(temp, path)
+        except OSError as exc:
+            _discard(temp for temp, _ in staged[index:])
+            written = ", ".join(str(p) for _, p in staged[:index])
+            note = f" (already written: {written})" if written else ""
+            raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}{note}") from None
+
+
+def _staged(path: Path, text: str) -> str:
+    """``text`` in a new temporary file in ``path``'s directory (made if missing)."""
     try:
         directory = path.resolve().parent
         directory.mkdir(parents=True, exist_ok=True)
@@ -198,10 +380,31 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(temp, path)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
+        _discard([temp])
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        _discard([temp])
         raise
+    return temp
+
+
+def _discard(temps: Iterable[str]) -> None:
+    for temp in temps:
+        Path(temp).unlink(missing_ok=True)
+
+
+def _is_tty(override: bool | None, stream: Any) -> bool:
+    """``override`` if given, else whether ``stream`` is a terminal (False if it cannot
+    say: closed, or replaced by an object without ``isatty``)."""
+    if override is not None:
+        return override
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _dumb() -> bool:
+    """``TERM=dumb``: a terminal that cannot take colour nor cursor movement."""
+    return os.environ.get("TERM") == "dumb"

@@ -35,12 +35,15 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_TARGET",
     "LoadedConfig",
+    "Unset",
     "display_path",
     "expander",
     "load_config",
     "locate_source",
     "root_file",
+    "segment_test_files",
     "sorted_errors",
+    "unset_variables",
 ]
 
 DEFAULT_CONFIG = "reconciler.yaml"
@@ -55,6 +58,27 @@ class LoadedConfig(Config):
     """A :class:`Config` that remembers the root file it was loaded from."""
 
     _root_file: str | None = PrivateAttr(default=None)
+    _unset: frozenset[str] = PrivateAttr(default=frozenset())
+    _tests: tuple[Path, ...] = PrivateAttr(default=())
+
+
+def segment_test_files(config: Config) -> tuple[Path, ...]:
+    """The segment tests files the ``tests:`` globs matched (empty unless
+    :func:`load_config` made ``config``)."""
+    return config._tests if isinstance(config, LoadedConfig) else ()
+
+
+class Unset(str):
+    """Offline loading (``validate --offline``): a scalar naming a ``${VAR}`` that is not
+    set, kept as written (``${CM_API_KEY}``). It passes where a value is only checked for
+    being there; a check that parses the value (a URL, a number) skips it."""
+
+    __slots__ = ()
+
+
+def unset_variables(config: Config) -> frozenset[str]:
+    """The ``${VAR}`` names an offline load found unset (empty for a normal load)."""
+    return config._unset if isinstance(config, LoadedConfig) else frozenset()
 
 
 def root_file(config: Config) -> str | None:
@@ -75,16 +99,29 @@ def display_path(path: Path) -> str:
     return absolute if relative.startswith("..") else relative
 
 
-def expander(environ: Mapping[str, str]) -> yamlio.Expander:
-    """``${VAR}`` -> its value; ``$${VAR}`` -> the literal ``${VAR}``; ``KeyError`` if unset."""
+def expander(environ: Mapping[str, str], unset: set[str] | None = None) -> yamlio.Expander:
+    """``${VAR}`` -> its value; ``$${VAR}`` -> the literal ``${VAR}``; ``KeyError`` if unset.
+
+    Given ``unset`` (offline), a variable that is not set is added to it instead, and the
+    scalar naming it is returned as written, as an :class:`Unset`."""
+    missing: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
+        name = match.group(2)
         if match.group(1):
-            return "${" + match.group(2) + "}"
-        return environ[match.group(2)]
+            return "${" + name + "}"
+        if name in environ or unset is None:
+            return environ[name]
+        missing.append(name)
+        return match.group(0)
 
     def expand(text: str) -> str:
-        return _VARIABLE.sub(replace, text)
+        missing.clear()
+        expanded = _VARIABLE.sub(replace, text)
+        if not missing or unset is None:
+            return expanded
+        unset.update(missing)
+        return Unset(text)  # as written: no value of a set variable in it is shown
 
     return expand
 
@@ -92,8 +129,9 @@ def expander(environ: Mapping[str, str]) -> yamlio.Expander:
 class _Loader:
     """One run of loading: the files seen so far and every error found."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.expand = expander(environ)
+    def __init__(self, environ: Mapping[str, str], offline: bool = False) -> None:
+        self.unset: set[str] | None = set() if offline else None
+        self.expand = expander(environ, self.unset)
         self.errors: list[ConfigError] = []
         self.seen: set[str] = set()
         self.lists: list[MailingList] = []
@@ -133,12 +171,22 @@ class _Loader:
             return None
         root = self.root_model(loaded)
         self.add_lists(loaded)
+        # Segment tests files are data, never configuration: an include glob that also
+        # matches one skips it (as it skips the root), and the root is never a tests file.
+        tests = [
+            file
+            for _, file in self.included(path, loaded, "tests")
+            if os.path.realpath(file) not in self.seen
+        ]
+        self.seen.update(os.path.realpath(file) for file in tests)
         for pattern_index, file in self.included(path, loaded):
             self.load_included(file, pattern_index, loaded.file)
         if root is None:
             return None
         config = LoadedConfig.model_construct(**{**dict(root), "lists": tuple(self.lists)})
+        config._tests = tuple(tests)
         config._root_file = loaded.file
+        config._unset = frozenset(self.unset or ())
         return config
 
     def root_model(self, loaded: yamlio.Loaded) -> Config | None:
@@ -146,8 +194,19 @@ class _Loader:
         try:
             return Config.model_validate(data)
         except ValidationError as exc:
-            self.errors += translate(exc.errors(), data=data, file=loaded.file, root=Config)
-            return None
+            errors = exc.errors()
+        if self.unset and any(isinstance(error["input"], Unset) for error in errors):
+            # Offline: a value from an unset variable (max_concurrency: ${N}) is not
+            # checked against its stand-in; the rest is checked without it.
+            for error in errors:
+                if isinstance(error["input"], Unset):
+                    data = _without(data, error["loc"])
+            try:
+                return Config.model_validate(data)
+            except ValidationError as exc:
+                errors = exc.errors()
+        self.errors += translate(errors, data=data, file=loaded.file, root=Config)
+        return None
 
     def add_lists(self, loaded: yamlio.Loaded) -> None:
         data = loaded.data.get("lists")
@@ -167,8 +226,12 @@ class _Loader:
                 continue
             self.lists.append(_with_sources(mailing_list, loaded.file, index))
 
-    def included(self, root: Path, loaded: yamlio.Loaded) -> list[tuple[int, Path]]:
-        patterns = loaded.data.get("include") or ()
+    def included(
+        self, root: Path, loaded: yamlio.Loaded, key: str = "include"
+    ) -> list[tuple[int, Path]]:
+        """The files the globs under ``key`` (``include`` or ``tests``) match, confined to
+        the root file's directory, with the index of the pattern matching each."""
+        patterns = loaded.data.get(key) or ()
         if not isinstance(patterns, list):
             return []  # the schema error is reported by root_model
         base = root.parent
@@ -177,10 +240,10 @@ class _Loader:
         for index, pattern in enumerate(patterns):
             if not isinstance(pattern, str):
                 continue
-            where = ("include", index)
-            problem = _pattern_problem(pattern)
+            where = (key, index)
+            problem = _pattern_problem(pattern, key)
             if problem is not None:
-                self.error_at(loaded.file, where, f'include "{pattern}" {problem}')
+                self.error_at(loaded.file, where, f'{key} "{pattern}" {problem}')
                 continue
             files: list[Path] = []
             outside = 0
@@ -190,7 +253,7 @@ class _Loader:
                     continue  # never read: a directory matched by a wildcard is no file
                 if os.path.commonpath((real, inside)) != inside:
                     message = (
-                        f'include "{pattern}" matches {display_path(match)}, which resolves '
+                        f'{key} "{pattern}" matches {display_path(match)}, which resolves '
                         "outside the configuration's directory (a symbolic link?)"
                     )
                     self.error_at(loaded.file, where, message)
@@ -198,7 +261,7 @@ class _Loader:
                 else:
                     files.append(match)
             if not files and not outside and not _waiting(base, pattern):
-                self.error_at(loaded.file, where, _no_match(pattern))
+                self.error_at(loaded.file, where, _no_match(pattern, key))
             found += [(index, path) for path in files]
         return found
 
@@ -223,22 +286,36 @@ class _Loader:
         self.add_lists(loaded)
 
 
+def _without(data: dict[str, Any], loc: tuple[int | str, ...]) -> dict[str, Any]:
+    """``data`` without the :class:`Unset` value at (the start of) ``loc``, copied along
+    the way (a union's member name may end ``loc``)."""
+    key, rest = loc[0], loc[1:]
+    if not isinstance(key, str):
+        return data
+    value = data.get(key)
+    if isinstance(value, Unset):
+        return {k: v for k, v in data.items() if k != key}
+    if isinstance(value, dict) and rest:
+        return {**data, key: _without(value, rest)}
+    return data
+
+
 def _foreign(data: dict[str, Any], keys: list[str]) -> bool:
     """Whether a mapping has keys but none of ``keys``, nor one close to them (a typo):
     then it is some other file, whose keys an error must not repeat."""
     return bool(data) and not any(key in keys or did_you_mean(key, keys) for key in data)
 
 
-def _no_match(pattern: str) -> str:
-    return f'include "{pattern}" matches no file'
+def _no_match(pattern: str, key: str = "include") -> str:
+    return f'{key} "{pattern}" matches no file'
 
 
-def _pattern_problem(pattern: str) -> str | None:
+def _pattern_problem(pattern: str, key: str = "include") -> str | None:
     """Why a pattern could reach outside the configuration's directory, or None."""
     if os.path.isabs(pattern) or pattern.startswith(("/", "\\")):
-        return "is an absolute path; include takes paths relative to the root file's directory"
+        return f"is an absolute path; {key} takes paths relative to the root file's directory"
     if ".." in re.split(r"[/\\]", pattern):
-        return 'uses ".."; include takes only files inside the root file\'s directory'
+        return f'uses ".."; {key} takes only files inside the root file\'s directory'
     return None
 
 
@@ -374,14 +451,19 @@ def sorted_errors(errors: list[ConfigError]) -> list[ConfigError]:
 
 
 def load_config(
-    path: str | Path = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None
+    path: str | Path = DEFAULT_CONFIG,
+    environ: Mapping[str, str] | None = None,
+    *,
+    offline: bool = False,
 ) -> Config:
     """Load, expand and validate the configuration rooted at ``path``.
 
     Raises :class:`ConfigError` (or :class:`ConfigErrors` for several) naming every problem.
     The result is a :class:`LoadedConfig`; its lists and segments carry their ``source``.
+    ``offline`` (``validate --offline``): a ``${VAR}`` that is not set is no error; the
+    scalar naming it stays as written, an :class:`Unset` (see :func:`unset_variables`).
     """
-    loader = _Loader(os.environ if environ is None else environ)
+    loader = _Loader(os.environ if environ is None else environ, offline)
     with paused_gc():
         config = loader.load(Path(path))
         if config is not None:

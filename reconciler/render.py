@@ -20,12 +20,14 @@ import json
 import re
 import shlex
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import click
+
 from . import rules
-from .applying import NOT_STARTED
 from .model import FIELD_OPERATORS, FIELD_TYPES, STANDARD_FIELDS, JSONValue, LiveSegment, Segment
 from .plan import Action, ApplyResult, Change, DriftItem, DriftReport, Plan, SafetyLimit
 from .provider import Capabilities
@@ -43,10 +45,16 @@ __all__ = [
 PlanFormat = Literal["text", "json", "markdown"]
 DriftFormat = Literal["text", "json", "markdown", "junit"]
 
-_RESET = "\x1b[0m"
-_BOLD = "\x1b[1m"
-_COLOURS = {"+": "\x1b[32m", "~": "\x1b[33m", "-": "\x1b[31m", "!": "\x1b[1;31m"}
+_COLOURS: dict[str, dict[str, str | bool]] = {
+    "+": {"fg": "green"},
+    "~": {"fg": "yellow"},
+    "-": {"fg": "red"},
+    "!": {"fg": "red", "bold": True},
+}
 _STATUS_COLOURS = {"applied": "+", "failed": "-", "skipped": "~"}
+NOT_STARTED_PREFIX = "not started:"
+"""How the reason of a change the run never started begins (its deadline passed, or
+Ctrl-C interrupted it)."""
 
 UNMANAGED_HEADING = "Unmanaged (not declared, left alone because the list does not prune):"
 NO_CHANGES = "No changes. The live state matches the configuration."
@@ -238,12 +246,12 @@ def _segments(count: int) -> str:
 
 
 def _paint(text: str, symbol: str, color: bool) -> str:
-    code = _COLOURS.get(symbol)
-    return f"{code}{text}{_RESET}" if color and code else text
+    style = _COLOURS.get(symbol)
+    return click.style(text, **style) if color and style else text  # type: ignore[arg-type]
 
 
 def _bold(text: str, color: bool) -> str:
-    return f"{_BOLD}{text}{_RESET}" if color else text
+    return click.style(text, bold=True) if color else text
 
 
 def _text_groups(groups: Sequence[_Group], color: bool) -> list[str]:
@@ -449,16 +457,36 @@ def render_apply_result(result: ApplyResult, *, color: bool = False) -> str:
         reason = f": {message}" if message else ""
         lines.append(f"{status}{padding}{change.symbol} {printable(_title(change))}{reason}")
     counts = (f"{result.count(status)} {status}" for status in ("applied", "failed", "skipped"))
-    late = sum(1 for o in result.outcomes if o.status == "skipped" and o.message == NOT_STARTED)
-    stopped = f" ({late} {NOT_STARTED})" if late else ""
+    late = Counter(
+        outcome.message
+        for outcome in result.outcomes
+        if outcome.status == "skipped" and outcome.message.startswith(NOT_STARTED_PREFIX)
+    )
+    stopped = "".join(f" ({count} {printable(why)})" for why, count in late.items())
     lines.append(_bold(f"Apply: {', '.join(counts)}{stopped}.", color))
     return "\n".join(lines) + "\n"
 
 
-def render_providers(found: Mapping[str, Mapping[str, JSONValue]]) -> str:
-    """``reconciler providers`` as text: one block per provider, one line per property."""
+def not_started(result: ApplyResult) -> int:
+    """How many changes of ``result`` the run never started."""
+    return sum(
+        1
+        for outcome in result.outcomes
+        if outcome.status == "skipped" and outcome.message.startswith(NOT_STARTED_PREFIX)
+    )
+
+
+def render_providers(
+    found: Mapping[str, Mapping[str, JSONValue]], broken: Mapping[str, str] | None = None
+) -> str:
+    """``reconciler providers`` as text: one block per provider, one line per property; a
+    provider that cannot be loaded (``broken``: key -> reason) as its key and the reason."""
     out: list[str] = []
-    for key, description in found.items():
+    for key in sorted({*found, *(broken or {})}):
+        if key not in found:
+            out += [key, f"  broken: {printable((broken or {})[key])}"]
+            continue
+        description = found[key]
         out.append(key)
         for name, value in description.items():
             if value is None or value == []:

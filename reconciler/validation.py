@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from . import shapes
-from .config import locate_source, root_file, sorted_errors
+from .config import Unset, locate_source, root_file, segment_test_files, sorted_errors
 from .errormap import did_you_mean, translate
 from .errors import ConfigError, ConfigErrors, ReconcilerError
 from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, Rule, SourceRef
+from .plan import Action
 from .provider import Capabilities, Provider
 from .rules import leaves, walk
 
@@ -53,6 +55,10 @@ def validate_config(config: Config, registry: Mapping[str, type[Provider]]) -> N
     errors += _check_list_names(config.lists)
     for mailing_list in config.lists:
         errors += _check_list(mailing_list, providers)
+    if segment_test_files(config):
+        from .segment_tests import check_tests  # only a configuration with tests needs it
+
+        errors += check_tests(config)
     ConfigErrors.raise_if_any(sorted_errors(errors))
 
 
@@ -65,7 +71,11 @@ def _check_targets(
     stores: dict[str, str] = {}
     base_dir = Path(root.file).resolve().parent if root is not None else Path.cwd()
     for name, target in config.targets.items():
-        provider = registry.get(target.provider)
+        try:
+            provider = registry.get(target.provider)
+        except ConfigError as exc:  # installed, but its entry point cannot be loaded
+            errors.append(_error(root, ("targets", name, "provider"), exc.message))
+            continue
         if provider is None:
             hint = did_you_mean(target.provider, list(registry))
             if not hint:
@@ -77,8 +87,15 @@ def _check_targets(
         errors += problems
         if settings is None:
             continue
-        providers[name] = (provider, provider.capabilities_for(settings))
-        store = provider.store_identity(settings, base_dir)
+        offline = any(isinstance(value, Unset) for value in target.settings.values())
+        try:
+            providers[name] = (provider, provider.capabilities_for(settings))
+            store = provider.store_identity(settings, base_dir)
+        except AttributeError:
+            if not offline:
+                raise
+            # Offline, a setting these read is an unset variable's: the defaults stand.
+            providers[name], store = (provider, provider.capabilities), None
         if store is not None and store in stores:
             message = (
                 f'target "{name}" uses the same store as target "{stores[store]}": each '
@@ -97,14 +114,21 @@ def _check_settings(
     try:
         model = provider.settings_model.model_validate(settings)
     except ValidationError as exc:
-        return None, translate(
-            exc.errors(),
-            data=settings,
-            file=root.file if root else None,
-            root=provider.settings_model,
-            prefix=("targets", name),
-            show_input=False,
-        )
+        errors = [error for error in exc.errors() if not _unset_value(error)]
+        if errors:
+            return None, translate(
+                errors,
+                data=settings,
+                file=root.file if root else None,
+                root=provider.settings_model,
+                prefix=("targets", name),
+                show_input=False,
+            )
+        # Offline, and only values of unset variables failed (a base_url: ${URL} is no
+        # URL): the other settings stand, unchecked against the stand-ins.
+        failed = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        kept: dict[str, Any] = {k: v for k, v in settings.items() if k not in failed}
+        model = provider.settings_model.model_construct(**kept)
     problems = [
         _error(root, ("targets", name, key), f'"{key}" of target "{name}" {problem}')
         for key, problem in _text_setting_problems(model)
@@ -120,9 +144,9 @@ def _text_setting_problems(model: BaseModel) -> list[tuple[str, str]]:
     quoted."""
     found = []
     for name, info in type(model).model_fields.items():
-        value = getattr(model, name)
+        value = getattr(model, name, None)  # None: a required key left unset offline
         secret = isinstance(value, SecretStr)
-        text = value.get_secret_value() if secret else value
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
         if not isinstance(text, str):
             continue
         key = info.alias or name
@@ -134,6 +158,12 @@ def _text_setting_problems(model: BaseModel) -> list[tuple[str, str]]:
                 (key, "holds a non-ASCII character, which no HTTP header can carry" + _NOT_SHOWN)
             )
     return found
+
+
+def _unset_value(error: Mapping[str, object]) -> bool:
+    """Whether a settings error is about the stand-in of an unset variable (offline),
+    rather than about the key itself (an unknown key is an error whatever its value)."""
+    return isinstance(error.get("input"), Unset) and error.get("type") != "extra_forbidden"
 
 
 _CONTROL = "holds a line break or another control character"
@@ -170,6 +200,7 @@ def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigErr
     errors += _check_rule_fields(mailing_list, field_types)
     if provider is not None:
         errors += _check_field_types(mailing_list, provider)
+        errors += _check_change_kinds(mailing_list, provider)
         memo = shapes.leaf_verdicts(provider[1], field_types)
         for segment_index in range(len(mailing_list.segments)):
             errors += _check_storable(mailing_list, segment_index, provider, field_types, memo)
@@ -213,6 +244,33 @@ def _check_field_types(
         for index, field in enumerate(mailing_list.fields)
         if field.type not in capabilities.field_types
     ]
+
+
+def _check_change_kinds(
+    mailing_list: MailingList, target: tuple[type[Provider], Capabilities]
+) -> list[ConfigError]:
+    """What asks for a change kind the provider does not declare, whatever the live state:
+    ``prune`` needs ``delete_segment``, ``renamed_from`` needs ``update_segment`` (a rename
+    is an update). Kinds that depend on the live state (a missing list or field) are
+    refused by ``plan`` (``feasibility``)."""
+    provider, capabilities = target
+    errors = []
+    if mailing_list.prune and Action.DELETE_SEGMENT not in capabilities.changes:
+        message = (
+            f'list "{mailing_list.name}" prunes, but provider "{provider.key}" cannot delete '
+            "segments: remove prune (undeclared segments are then reported as unmanaged)"
+        )
+        errors.append(_error(mailing_list.source, ("prune",), message))
+    if Action.UPDATE_SEGMENT not in capabilities.changes:
+        for segment in mailing_list.segments:
+            if segment.renamed_from:
+                message = (
+                    f'segment "{segment.name}" is renamed_from another name, but provider '
+                    f'"{provider.key}" cannot update segments (a rename is an update): '
+                    "rename it in the platform, then remove renamed_from"
+                )
+                errors.append(_error(segment.source, ("renamed_from",), message))
+    return errors
 
 
 def _check_segment_names(

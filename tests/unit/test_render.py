@@ -207,7 +207,7 @@ def test_render_plan_text_colours_symbols_when_asked(plan: Plan) -> None:
     assert "\x1b[33m~ name:" in text  # yellow ~
     assert "\x1b[31m- email ends with" in text  # red -
     assert '\x1b[32m+ email ends with ".com"' in text
-    assert "\x1b[1;31m! Safety limit" in text
+    assert "\x1b[31m\x1b[1m! Safety limit" in text  # bold red
     assert "\x1b[1mPlan: 3 to create" in text
 
 
