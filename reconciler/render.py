@@ -289,8 +289,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
 def _md(text: str) -> str:
-    """Text safe inside a markdown paragraph or table cell."""
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+    """Text safe inside a markdown paragraph or table cell. ``@`` is followed by a zero-width
+    space, so a name read from a platform (``@org/team``) never mentions anyone in a pull
+    request comment or an issue (mentions are not made inside code spans and fences)."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+    return escaped.replace("@", "@&#8203;")
 
 
 def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 from pathlib import Path
 
@@ -101,34 +100,3 @@ def test_quickstart_state_stays_in_the_example_directory(tmp_path: Path) -> None
     config = _copy(EXAMPLES / "quickstart" / "reconciler.yaml", tmp_path)
     assert _run(config, "apply", "--auto-approve").exit_code == 0
     assert (config.parent / ".reconciler" / "state.db").is_file()
-
-
-WORKFLOW = EXAMPLES / "ci" / "reconciler.yml"
-REDIRECTS = frozenset({">", ">>", "|", "&&", "||", ";", "2>&1"})
-
-
-def _workflow_invocations() -> list[list[str]]:
-    """Every ``reconciler ...`` command line in the workflow's ``run:`` steps."""
-    document = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    found: list[list[str]] = []
-    for job in document["jobs"].values():
-        for step in job["steps"]:
-            for line in str(step.get("run", "")).splitlines():
-                words = shlex.split(line, comments=True)
-                if words[:1] == ["reconciler"]:
-                    ends = [i for i, word in enumerate(words) if word in REDIRECTS]
-                    found.append(words[1 : min(ends, default=len(words))])
-    return found
-
-
-def test_workflow_runs_reconciler() -> None:
-    commands = {words[0] for words in _workflow_invocations()}
-    assert {"validate", "plan", "apply", "drift"} <= commands
-
-
-@pytest.mark.parametrize("words", _workflow_invocations(), ids=" ".join)
-def test_workflow_commands_parse(words: list[str]) -> None:
-    """Each command of the CI example names a real command and real options."""
-    command = cli.commands[words[0]]
-    context = command.make_context(f"reconciler {words[0]}", words[1:])
-    assert not context.args, f"unexpected arguments {context.args}"

@@ -501,3 +501,13 @@ def test_render_apply_result_colour_only_when_asked(result: ApplyResult) -> None
     assert "\x1b[31mfailed\x1b[0m" in coloured
     assert "\x1b[33mskipped\x1b[0m" in coloured
     assert ANSI.sub("", coloured) == render_apply_result(result)
+
+
+def test_render_plan_markdown_never_mentions_anyone() -> None:
+    """A name read from a platform (``@org/team``) must not ping people from a PR comment."""
+    seg = segment("@org/team", {"field": "email", "op": "contains", "value": "@"})
+    text = render_plan(Plan(changes=(create(seg),)), "markdown")
+    table = [line for line in text.splitlines() if line.startswith("| create")]
+    assert table and "@\u200b" not in table[0]
+    assert "@&#8203;org/team" in table[0]
+    assert "@org" not in table[0]
