@@ -1,7 +1,8 @@
 """Plan and Change: ordered, serialisable values with a fingerprint of the live state.
 
 A plan is made by ``planning.plan`` and executed by ``applying.apply``. Saved plans are the
-JSON document of README "JSON plan format"; ``Plan.model_validate_json`` reads them back.
+JSON document of docs/commands.md "JSON plan format"; ``Plan.model_validate_json`` reads them
+back.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ class Plan(_Value):
         return cls.model_validate(data)
 
     def to_document(self) -> dict[str, JSONValue]:
-        """The JSON document of README "JSON plan format" (also the saved-plan file)."""
+        """The JSON document of docs/commands.md "JSON plan format" (also the saved-plan file)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         data["summary"] = self.summary()
         return data

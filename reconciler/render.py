@@ -508,7 +508,8 @@ def render_providers(
 
 def render_operator_table(capabilities: Capabilities) -> str:
     """The operators a provider stores, per standard field and per custom field type, as a
-    Markdown table (``reconciler providers --format markdown``; the README carries it)."""
+    Markdown table (``reconciler providers --format markdown``; docs/providers/<key>.md carries
+    it)."""
     rows = ["| field | operators it stores |", "| --- | --- |"]
     for name in STANDARD_FIELDS:
         rows.append(f"| `{name}` | {_ops(capabilities.operators_for(name, None))} |")

@@ -129,7 +129,7 @@ def test_help_runs(name: str) -> None:
 @pytest.mark.parametrize("text", [README, COMMANDS_PAGE], ids=["README", "commands"])
 def test_exit_codes_are_documented(text: str) -> None:
     table = _section(text, "Exit codes")
-    for code in ("0", "1", "2", "3"):
+    for code in ("0", "1", "2", "3", "130"):
         assert re.search(rf"^\| \*\*{code}\*\* \|", table, re.M), f"exit code {code} missing"
 
 

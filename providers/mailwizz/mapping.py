@@ -15,7 +15,7 @@ into the list's ``field_id`` and the install's ``operator_id`` and back.
   last N days); without ``within`` it is ``gte 0 day`` (at least 0 days ago: ever).
 - Values are trimmed (the server trims every input) and conditions de-duplicated the way the
   server does, so what is compared is what the server keeps. Anything with no canonical
-  equivalent is read back as ``native:`` (the README's MailWizz section shows both forms).
+  equivalent is read back as ``native:`` (docs/providers/mailwizz.md shows both forms).
 - A canonical rule is accepted (and read back) only where MailWizz means by it what the
   canonical language says (:func:`literal_problem`): no LIKE wildcards in contains /
   starts_with / ends_with, no value tags (``[DATE]``...), no decimals where the server
