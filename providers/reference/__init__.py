@@ -4,17 +4,23 @@ Storage (``schema.py`` holds the DDL and its migrations): three tables, ``lists`
 ``fields`` (unique per list, case-insensitively) and ``segments`` (unique per list; ``rules``
 is the full rule tree as JSON, exactly as declared, so every rule the YAML can say comes
 back unchanged; ``options`` is JSON; ``revision`` counts updates). ``store.py`` is the only
-module that speaks SQL; this one translates between those rows and the domain model.
+module that speaks SQL; ``columns.py`` writes the JSON columns and ``decoding.py`` reads
+rows back into the domain model (the file is untrusted input); this one carries out the
+provider contract.
 
-Guarantees: WAL journal and foreign keys on; each ``apply`` is one ``BEGIN IMMEDIATE``
-transaction, so two racing runs serialise on the write lock (the second waits up to the
-busy timeout), and every update or delete first checks that the stored segment still is the
-one the plan saw (optimistic concurrency): the loser of a race gets ``ConflictError``, never
-a half-written or duplicated segment.
+Guarantees: foreign keys on; each applied change is one ``BEGIN IMMEDIATE`` transaction,
+so it is stored whole or not at all (a segment is never without its rules, a rename never
+half done), and two racing runs serialise on the write lock (the second waits up to the
+busy timeout). Every update or delete first checks that the stored segment still is the one
+the plan saw (optimistic concurrency): the loser of a race gets ``ConflictError``, never a
+half-written or duplicated segment. Durability (WAL journal, ``synchronous=NORMAL``; see
+``store.py``): a change reported as applied survives the process crashing; a power loss or
+an operating-system crash may lose the most recent changes, never a part of one, and the
+next plan shows them again.
 
-``fetch`` reads each table with one query and builds the whole ``LiveState`` in a single
-pydantic ``validate_json`` call over a document assembled from the stored JSON text, which
-keeps a fetch of 10,000 segments well under a second.
+The store is created by the first ``apply`` that writes, with its directory; ``fetch``
+(``plan``, ``drift``, ``import``) never creates anything: a missing file reads as an empty
+target, with a note saying where ``apply`` will create it, so a mistyped ``path:`` shows.
 """
 
 from __future__ import annotations
@@ -22,19 +28,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from pydantic_core import to_jsonable_python
 
 from reconciler.errors import ConflictError, NotFound, ProviderError
@@ -43,12 +41,9 @@ from reconciler.model import (
     FIELD_TYPES,
     MEMBERSHIP_OPERATORS,
     OPERATORS_BY_TYPE,
-    FieldDef,
     JSONValue,
     LiveSegment,
     LiveState,
-    Rule,
-    Segment,
 )
 from reconciler.plan import Action, Change
 from reconciler.provider import (
@@ -61,14 +56,13 @@ from reconciler.provider import (
 )
 from reconciler.rules import segment_key
 
-from .store import FieldRow, ListRow, SegmentRow, Store, Tx
+from .columns import field_options, segment_columns
+from .decoding import decode_segment, decode_state
+from .store import ListRow, SegmentRow, Store, Tx
 
 __all__ = ["ReferenceProvider", "ReferenceSettings"]
 
 MEMORY = ":memory:"
-
-_M = TypeVar("_M", bound=BaseModel)
-_T = TypeVar("_T")
 
 
 class ReferenceSettings(BaseModel):
@@ -130,11 +124,23 @@ class ReferenceProvider(Provider):
     # -- the provider contract -------------------------------------------------------
 
     def fetch(self, scope: Scope) -> LiveState:
+        """The lists in scope; of a list named in ``scope.segments`` only the segments
+        asked for (they are left out of the SQL rows before any JSON is decoded)."""
+        store = self._existing_store()
+        if store is None:
+            self.context.progress(self._missing_note())
+            return LiveState()
         names = None if scope.lists is None else sorted(scope.lists)
-        with paused_gc(), self._connection().read() as tx:
+        with paused_gc(), store.read() as tx:
             lists, fields, segments = tx.lists(names), tx.fields(names), tx.segments(names)
-            document = _state_document(self.target, lists, fields, segments)
-        state = _decode(LiveState, document, self.location)
+        if scope.segments:
+            list_names = {row.id: row.name for row in lists}
+            segments = [
+                row
+                for row in segments
+                if scope.wants_segment(list_names[row.list_id], row.name, str(row.id))
+            ]
+        state = decode_state(self.target, lists, fields, segments, self.location)
         self.context.progress(
             f"{self.target}: read {len(lists)} lists and {len(segments)} segments "
             f"from {self.location}"
@@ -145,7 +151,7 @@ class ReferenceProvider(Provider):
         handler = self._handlers.get(change.action)
         if handler is None:
             raise ProviderError(f"the reference backend cannot {change.action.value}")
-        with self._connection().write() as tx:
+        with self._created_store().write() as tx:
             handler(self, tx, change)
 
     def close(self) -> None:
@@ -174,7 +180,7 @@ class ReferenceProvider(Provider):
                 f"field {field.name!r} already exists in list {change.list!r} "
                 f"as {existing.name!r}; run plan again"
             )
-        tx.insert_field(list_row.id, field.name, field.type, _field_options(field))
+        tx.insert_field(list_row.id, field.name, field.type, field_options(field))
 
     def _create_segment(self, tx: Tx, change: Change) -> None:
         after = change.declared_segment
@@ -185,7 +191,7 @@ class ReferenceProvider(Provider):
                 f"segment {after.name!r} already exists in list {change.list!r} "
                 f"(id {existing.id}); run plan again"
             )
-        tx.insert_segment(list_row.id, after.name, after.match, *_segment_columns(after))
+        tx.insert_segment(list_row.id, after.name, after.match, *segment_columns(after))
 
     def _update_segment(self, tx: Tx, change: Change) -> None:
         before = change.live_segment
@@ -197,7 +203,7 @@ class ReferenceProvider(Provider):
                 f"cannot rename segment {before.name!r} to {after.name!r} in list "
                 f"{change.list!r}: segment id {clash.id} already has that name"
             )
-        tx.update_segment(row.id, after.name, after.match, *_segment_columns(after))
+        tx.update_segment(row.id, after.name, after.match, *segment_columns(after))
 
     def _delete_segment(self, tx: Tx, change: Change) -> None:
         before = change.live_segment
@@ -214,14 +220,32 @@ class ReferenceProvider(Provider):
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _connection(self) -> Store:
-        """The store, opened (and migrated) on first use, so ``validate`` never opens it."""
+    def _existing_store(self) -> Store | None:
+        """The store, opened (and migrated) on first use; ``None`` while its file does not
+        exist, which is then left so: reading never creates a file or a directory."""
+        with self._open_lock:
+            if self._store is None:
+                if self.location != MEMORY and not os.path.exists(self.location):
+                    return None
+                self._store = Store.open(self.location, create=self.location == MEMORY)
+            return self._store
+
+    def _created_store(self) -> Store:
+        """The store, created with its directory if it does not exist yet (for writing)."""
         with self._open_lock:
             if self._store is None:
                 if self.location != MEMORY:
                     _make_parent(Path(self.location))
-                self._store = Store.open(self.location)
+                self._store = Store.open(self.location, create=True)
             return self._store
+
+    def _missing_note(self) -> str:
+        configured = settings_as(self.settings, ReferenceSettings).path
+        at = "" if configured == self.location else f" (at {self.location})"
+        return (
+            f"{self.target}: the reference store {configured!r} does not exist yet{at}; "
+            f"reading it as empty, and apply will create it there"
+        )
 
     def _list(self, tx: Tx, name: str) -> ListRow:
         row = tx.find_list(name)
@@ -241,8 +265,8 @@ class ReferenceProvider(Provider):
                 f"segment {before.name!r} (id {before.id}) no longer exists in list "
                 f"{list_name!r}; run plan again"
             )
-        stored = _decode(LiveSegment, _segment_document(row), self.location)
-        if not _same_segment(stored, before):
+        stored = decode_segment(row, list_name, self.location)
+        if not same_segment(stored, before):
             raise ConflictError(
                 f"segment {before.name!r} in list {list_name!r} changed since the plan was "
                 f"made; run plan again"
@@ -250,28 +274,7 @@ class ReferenceProvider(Provider):
         return row
 
 
-# -- rows <-> models ---------------------------------------------------------------------
-
-
-def _dumps(data: object) -> str:
-    """JSON text for a column: compact, keys in their given order, NaN/Infinity kept."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=to_jsonable_python)
-
-
-def _rules_json(rules: Iterable[Rule]) -> str:
-    return _dumps([rule.model_dump(by_alias=True, exclude_none=True) for rule in rules])
-
-
-def _segment_columns(segment: Segment) -> tuple[str, str]:
-    """The ``rules`` and ``options`` columns of a segment, exactly as declared."""
-    return _rules_json(segment.rules), _dumps(segment.options)
-
-
-def _field_options(field: FieldDef) -> str:
-    return _dumps(list(field.options))
-
-
-def _same_segment(stored: LiveSegment, before: LiveSegment) -> bool:
+def same_segment(stored: LiveSegment, before: LiveSegment) -> bool:
     """Whether the stored segment still is the one the plan saw.
 
     Rules compare in normal form (``rules.segment_key``), so a plan that carries its live
@@ -286,57 +289,6 @@ def _same_segment(stored: LiveSegment, before: LiveSegment) -> bool:
 
 def _canonical(options: dict[str, JSONValue]) -> str:
     return json.dumps(options, sort_keys=True, default=to_jsonable_python)
-
-
-def _segment_document(row: SegmentRow) -> str:
-    return (
-        f'{{"id":"{row.id}","name":{_dumps(row.name)},"match":{_dumps(row.match)},'
-        f'"rules":{row.rules},"options":{row.options}}}'
-    )
-
-
-def _field_document(row: FieldRow) -> str:
-    return (
-        f'{{"id":"{row.id}","name":{_dumps(row.name)},"type":{_dumps(row.type)},'
-        f'"options":{row.options}}}'
-    )
-
-
-def _state_document(
-    target: str,
-    lists: Sequence[ListRow],
-    fields: Sequence[FieldRow],
-    segments: Sequence[SegmentRow],
-) -> str:
-    """The ``LiveState`` as JSON text, built from the stored JSON without parsing it."""
-    fields_by_list: defaultdict[int, list[str]] = defaultdict(list)
-    for field in fields:
-        fields_by_list[field.list_id].append(_field_document(field))
-    segments_by_list: defaultdict[int, list[str]] = defaultdict(list)
-    for segment in segments:
-        segments_by_list[segment.list_id].append(_segment_document(segment))
-    target_json = _dumps(target)
-    documents = [
-        f'{{"target":{target_json},"name":{_dumps(row.name)},"id":"{row.id}",'
-        f'"fields":[{",".join(fields_by_list[row.id])}],'
-        f'"segments":[{",".join(segments_by_list[row.id])}]}}'
-        for row in lists
-    ]
-    return f'{{"lists":[{",".join(documents)}]}}'
-
-
-def _decode(model: type[_M], document: str, location: str) -> _M:
-    """Validate stored data into models; data this code cannot read is a ProviderError."""
-    try:
-        with paused_gc():
-            return model.model_validate_json(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ProviderError(
-            f"{location} holds data this version of the reference backend cannot read "
-            f"({exc.error_count()} problems; first at {where}: {first['msg']})"
-        ) from exc
 
 
 def _segment_id(live_id: str) -> int:
