@@ -24,6 +24,7 @@ from . import __version__
 from .applying import timed_out
 from .cli_reports import report_files, report_targets, write_reports
 from .cli_state import State, common_options, write_atomic
+from .cli_test import test_command
 from .config import unset_variables
 from .errors import ConfigError, ReconcilerError
 from .plan import ApplyResult, Plan
@@ -169,7 +170,7 @@ def validate(offline: bool) -> int:
     Never connects to any platform. Without --offline, every ${VAR} must be set.
     """
     state = _state()
-    with state.workspace(offline=offline) as ws:
+    with state.workspace(offline=offline, tests=True) as ws:
         config = ws.config
         segments = sum(len(item.segments) for item in config.lists)
         click.echo(
@@ -474,6 +475,9 @@ def providers(fmt: str) -> int:
     else:
         click.echo(render_providers(found, broken), nl=False)
     return EXIT_OK
+
+
+cli.add_command(test_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -167,12 +167,15 @@ class State:
         return self.registry
 
     @contextmanager
-    def workspace(self, narrow: bool = True, offline: bool = False) -> Iterator[Workspace]:
+    def workspace(
+        self, narrow: bool = True, offline: bool = False, tests: bool = False
+    ) -> Iterator[Workspace]:
         """The configuration loaded and validated, its providers built on first use.
 
         ``offline`` (``validate --offline``): a ``${VAR}`` that is not set is no error, and
-        settings standing for one are not checked."""
-        with self._verbose_logs(), self._workspace(narrow, offline) as workspace:
+        settings standing for one are not checked. ``tests`` (``validate``): the segment
+        tests files are checked too."""
+        with self._verbose_logs(), self._workspace(narrow, offline, tests) as workspace:
             yield workspace
 
     @contextmanager
@@ -198,7 +201,7 @@ class State:
             root.setLevel(level)
 
     @contextmanager
-    def _workspace(self, narrow: bool, offline: bool) -> Iterator[Workspace]:
+    def _workspace(self, narrow: bool, offline: bool, tests: bool) -> Iterator[Workspace]:
         try:
             found = self.config_path.exists()
         except OSError as exc:  # a name too long, say: the OS refuses to even look
@@ -210,9 +213,9 @@ class State:
                 "(use -c/--config to name another file)"
             )
         selection = Selection(tuple(self.targets), tuple(self.lists)) if narrow else Selection()
-        if offline:
-            config = load_config(self.config_path, offline=True)
-            validate_config(config, self.providers())
+        if offline or tests:
+            config = load_config(self.config_path, offline=offline)
+            validate_config(config, self.providers(), tests=tests)
             workspace = Workspace(config, self.providers(), self.context(), selection)
             try:
                 yield workspace

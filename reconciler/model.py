@@ -414,6 +414,9 @@ class Config(_Model):
     targets: dict[StrictStr, TargetConfig] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     include: tuple[StrictStr, ...] = ()
+    tests: tuple[StrictStr, ...] = ()
+    """Globs of segment tests files (sample subscribers and expectations), same rules as
+    ``include``."""
     lists: tuple[MailingList, ...] = ()
 
     @field_validator("version", mode="before")

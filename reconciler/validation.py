@@ -47,15 +47,19 @@ def error_at(source: SourceRef | None, extra: YamlPath, message: str) -> ConfigE
 _error = error_at
 
 
-def validate_config(config: Config, registry: Mapping[str, type[Provider]]) -> None:
-    """Raise :class:`ConfigErrors` naming every semantic problem in ``config``."""
+def validate_config(
+    config: Config, registry: Mapping[str, type[Provider]], *, tests: bool = False
+) -> None:
+    """Raise :class:`ConfigErrors` naming every semantic problem in ``config``; with
+    ``tests`` (``validate``, ``test``), in its segment tests files too. ``plan``, ``apply``
+    and the others never read tests files: a stale test must not stop a deployment."""
     root = root_file(config)
     root_source = SourceRef(file=root) if root is not None else None
     errors, providers = _check_targets(config, registry, root_source)
     errors += _check_list_names(config.lists)
     for mailing_list in config.lists:
         errors += _check_list(mailing_list, providers)
-    if segment_test_files(config):
+    if tests and segment_test_files(config):
         from .segment_tests import check_tests  # only a configuration with tests needs it
 
         errors += check_tests(config)

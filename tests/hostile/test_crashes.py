@@ -75,7 +75,7 @@ def test_nesting_is_allowed_to_exactly_one_hundred_levels(tmp_path: Path, levels
         ]
 
 
-_ROOT_KEYS = "version, targets, defaults, include, lists"
+_ROOT_KEYS = "version, targets, defaults, include, tests, lists"
 
 
 def test_a_nul_in_the_config_path_is_a_usage_error() -> None:

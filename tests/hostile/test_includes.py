@@ -232,6 +232,6 @@ def test_a_root_file_that_is_not_a_configuration_is_one_error_quoting_nothing(
     lines = _errors(Path("reconciler.yaml"))
     assert lines == [
         "reconciler.yaml:1:1: this is not a configuration file: it has none of the keys "
-        "version, targets, defaults, include, lists"
+        "version, targets, defaults, include, tests, lists"
     ]
     _assert_nothing_quoted(lines)

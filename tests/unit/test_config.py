@@ -297,7 +297,7 @@ def test_load_config_paths_outside_the_working_directory_are_absolute(
     assert error_lines(root) == [f'{root}:2:1: unknown key "foo" (allowed: ' + _ROOT_KEYS + ")"]
 
 
-_ROOT_KEYS = "version, targets, defaults, include, lists"
+_ROOT_KEYS = "version, targets, defaults, include, tests, lists"
 
 
 def test_load_config_missing_root_file_is_a_config_error(write: Write) -> None:
