@@ -99,6 +99,10 @@ class Capabilities(BaseModel):
     names_case_insensitive: bool = False
     """Whether the platform treats segment names differing only in case as one name (it
     refuses a second one): then ``Alpha`` renamed ``alpha`` is matched and updated."""
+    concurrent_apply: bool = False
+    """Whether ``apply`` may run on several threads at once (independent changes of one
+    target, up to its ``max_concurrency``). Otherwise the applier hands this provider one
+    change at a time, in plan order (from a worker thread, never two at once)."""
 
     def operators_for(self, field: str, field_type: str | None) -> frozenset[str]:
         """The operators a rule on ``field`` may use: a custom field of ``field_type``, or

@@ -3,23 +3,31 @@
 ``Workspace.open`` loads and validates the YAML, narrows it to the selected targets and
 lists, and builds one provider per target on first use. Each command of the CLI makes one
 call here and renders the result.
+
+Several targets are read at once (one thread per target, at most ``MAX_PARALLEL_TARGETS``);
+their progress reaches the context's callbacks from the calling thread only. After an
+apply, the convergence check re-reads only what the apply wrote (the segments' rules) plus
+one listing per list it touched.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+import queue
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .applying import apply_plan, check_safety, unconverged
+from .applying import DEFAULT_CONCURRENCY, applied, apply_plan, check_safety, unconverged
 from .config import load_config, locate_source, sorted_errors
 from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
 from .feasibility import plan_problems
 from .importing import Imported, import_document
 from .model import Config, LiveField, LiveList, LiveState
-from .plan import ApplyResult, DriftReport, Plan
+from .plan import ApplyResult, Change, DriftReport, Plan
 from .planning import (
     SafetyPolicy,
     detect_drift,
@@ -32,7 +40,10 @@ from .provider import Provider, ProviderContext, Scope
 from .registry import Registry
 from .validation import validate_config
 
-__all__ = ["Selection", "Workspace"]
+__all__ = ["MAX_PARALLEL_TARGETS", "Selection", "Workspace", "written_scope"]
+
+MAX_PARALLEL_TARGETS = 8
+"""Most targets read at once (each read runs its own ``max_concurrency`` requests)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,9 @@ class Workspace:
         self.registry = registry
         self.context = context
         self._providers: dict[str, Provider] = {}
+        self._relay = _Relay(context)
+        self._applied: ApplyResult | None = None
+        """The result of the last apply run here: what the convergence check re-reads."""
 
     @classmethod
     def open(
@@ -98,7 +112,9 @@ class Workspace:
             settings = factory.settings_model.model_validate(spec.settings)
             context = dataclasses.replace(
                 self.context,
-                max_concurrency=spec.max_concurrency,
+                progress=self._relay.progress,
+                advance=self._relay.advance_for(target),
+                max_concurrency=spec.max_concurrency or DEFAULT_CONCURRENCY,
                 requests_per_second=spec.requests_per_second,
             )
             self._providers[target] = factory(target, settings, context)
@@ -117,16 +133,58 @@ class Workspace:
             found.setdefault(item.target or "", []).append(item.name)
         return {target: tuple(names) for target, names in found.items()}
 
-    def fetch(self, scope: dict[str, tuple[str, ...]] | None = None) -> LiveState:
+    def fetch(self, scope: Mapping[str, Sequence[str]] | None = None) -> LiveState:
         """The live state of every list in scope, across targets."""
+        names = scope if scope is not None else self.scope
+        return self.read({target: Scope(frozenset(lists)) for target, lists in names.items()})
+
+    def read(self, scopes: Mapping[str, Scope]) -> LiveState:
+        """What each target holds within its scope, merged in the order given; several
+        targets are read at once (see ``_read_concurrently``)."""
+        for target in scopes:
+            self.provider(target)  # built here, in the calling thread
+        if len(scopes) > 1:
+            found = self._read_concurrently(scopes)
+        else:
+            found = [self._read_one(target, item) for target, item in scopes.items()]
         lists: list[LiveList] = []
         account: dict[str, tuple[LiveField, ...]] = {}
-        for target, names in (scope if scope is not None else self.scope).items():
-            self.context.progress(f"Reading {len(names)} list(s) from target {target!r}...")
-            found = self.provider(target).fetch(Scope(frozenset(names)))
-            lists.extend(found.lists)
-            account.update(found.account_fields)
+        for state in found:
+            lists.extend(state.lists)
+            account.update(state.account_fields)
         return LiveState(lists=tuple(lists), account_fields=account)
+
+    def _read_one(self, target: str, scope: Scope) -> LiveState:
+        what = "every list" if scope.lists is None else f"{len(scope.lists)} list(s)"
+        self._relay.progress(f"Reading {what} from target {target!r}...")
+        return self.provider(target).fetch(scope)
+
+    def _read_concurrently(self, scopes: Mapping[str, Scope]) -> list[LiveState]:
+        """One thread per target (at most ``MAX_PARALLEL_TARGETS`` at once). The providers'
+        progress is queued and passed on from this thread. When a read fails, the reads not
+        started are cancelled and the others finish; then the failure of the first target
+        (in the order given) that failed is raised."""
+        events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        items = list(scopes.items())
+        pool = ThreadPoolExecutor(
+            min(len(items), MAX_PARALLEL_TARGETS), thread_name_prefix="reconciler-read"
+        )
+        futures: list[Future[LiveState]] = []
+        self._relay.queue = events
+        try:
+            for index, (target, scope) in enumerate(items):
+                future = pool.submit(self._read_one, target, scope)
+                future.add_done_callback(_announce(events, index))
+                futures.append(future)
+            self._relay.drain(events, futures)
+        finally:
+            self._relay.queue = None
+            pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:
+            error = None if future.cancelled() else future.exception()
+            if error is not None:
+                raise error
+        return [future.result() for future in futures]
 
     def _providers_for(self, targets: Sequence[str]) -> dict[str, Provider]:
         return {target: self.provider(target) for target in targets}
@@ -154,8 +212,15 @@ class Workspace:
         check_safety(current)
         return self._run(current)
 
-    def check_converged(self) -> None:
-        """Plan again after an apply: anything left to change is a convergence failure."""
+    def check_converged(self, result: ApplyResult | None = None) -> None:
+        """After an apply: every change it applied must read back as applied, so that the
+        next plan is empty for what was written. Only what was written is re-read (see
+        ``written_scope``). ``result`` defaults to the last apply run in this workspace;
+        without any, plan again: anything left to change is a convergence failure."""
+        result = result if result is not None else self._applied
+        if result is not None:
+            self._converged(applied(result))
+            return
         again = self.plan()
         if again.changes:
             lines = [
@@ -204,17 +269,28 @@ class Workspace:
         return current
 
     def check_saved_converged(self, saved: Plan) -> None:
-        """After applying a saved plan, every change must read back as applied."""
-        live = self.fetch(saved.scope)
-        problems = unconverged(saved, live, self._providers_for(list(saved.scope)))
+        """After applying a saved plan, every change applied must read back as applied
+        (every change of ``saved`` when no apply ran in this workspace)."""
+        written = applied(self._applied) if self._applied is not None else saved.changes
+        self._converged(written)
+
+    def _converged(self, written: Sequence[Change]) -> None:
+        if not written:
+            return
+        live = self.read(written_scope(written))
+        problems = unconverged(
+            written, live, self._providers_for(sorted({c.target for c in written}))
+        )
         if problems:
-            raise ConvergenceError("apply did not converge: " + "; ".join(problems))
+            raise ConvergenceError(
+                "apply finished but the target does not read back what it was sent: "
+                + "; ".join(problems)
+            )
 
     def import_state(self, target: str, lists: Sequence[str]) -> LiveState:
         """Everything a target holds (or just the named lists), for ``import``."""
         names = frozenset(lists) if lists else None
-        self.context.progress(f"Reading target {target!r}...")
-        return self.provider(target).fetch(Scope(names))
+        return self.read({target: Scope(names)})
 
     def import_document(self, target: str, lists: Sequence[str]) -> Imported:
         """``import``: the target's live lists as YAML that validates and plans clean."""
@@ -223,13 +299,104 @@ class Workspace:
 
     def _run(self, current: Plan) -> ApplyResult:
         providers = self._providers_for(sorted({c.target for c in current.changes}))
-        return apply_plan(
+        self._applied = apply_plan(
             current,
             providers,
             locate=locate_source,
             progress=self.context.progress,
+            advance=self.context.advance,
             deadline=self.context.deadline,
         )
+        return self._applied
+
+
+def written_scope(changes: Iterable[Change]) -> dict[str, Scope]:
+    """What to re-read to see ``changes`` (applied): per target, the lists they touched,
+    and in each only the segments they wrote, by name (casefolded) and by id."""
+    lists: dict[str, set[str]] = {}
+    segments: dict[str, dict[str, set[str]]] = {}
+    for change in changes:
+        lists.setdefault(change.target, set()).add(change.list)
+        wanted = segments.setdefault(change.target, {}).setdefault(change.list, set())
+        names = [change.segment, change.after and change.after.name]
+        if change.before is not None:
+            names.append(change.before.name)
+            wanted.add(change.before.id)
+        wanted.update(name.casefold() for name in names if name)
+    return {
+        target: Scope(
+            frozenset(names),
+            {name: frozenset(found) for name, found in segments[target].items()},
+        )
+        for target, names in lists.items()
+    }
+
+
+def _announce(
+    events: queue.SimpleQueue[tuple[Any, ...]], index: int
+) -> Callable[[Future[Any]], None]:
+    """A done-callback telling the calling thread that read ``index`` ended."""
+
+    def done(_: Future[Any]) -> None:
+        events.put(("done", index))
+
+    return done
+
+
+class _Relay:
+    """Where the providers' progress goes: to the context's callbacks directly, or, while
+    several targets are read at once (``queue`` set), through a queue to the calling
+    thread, which passes it on (counts summed over the targets)."""
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.context = context
+        self.queue: queue.SimpleQueue[tuple[Any, ...]] | None = None
+
+    def progress(self, message: str) -> None:
+        found = self.queue
+        if found is None:
+            self.context.progress(message)
+        else:
+            found.put(("progress", message))
+
+    def advance_for(self, target: str) -> Callable[[str, int, int], None]:
+        def advance(label: str, done: int, total: int) -> None:
+            found = self.queue
+            if found is None:
+                self.context.advance(label, done, total)
+            else:
+                found.put(("advance", target, label, done, total))
+
+        return advance
+
+    def drain(
+        self, events: queue.SimpleQueue[tuple[Any, ...]], futures: Sequence[Future[Any]]
+    ) -> None:
+        """Pass the queued progress on until every future is done; after the first
+        failure, cancel the futures not started."""
+        counts: dict[str, dict[str, tuple[int, int]]] = {}
+        finished: set[int] = set()
+        failed = False
+        while len(finished) < len(futures):
+            event = events.get()
+            if event[0] == "progress":
+                self.context.progress(event[1])
+            elif event[0] == "advance":
+                _, target, label, done, total = event
+                by_target = counts.setdefault(label, {})
+                by_target[target] = (done, total)
+                self.context.advance(
+                    label,
+                    sum(d for d, _ in by_target.values()),
+                    sum(t for _, t in by_target.values()),
+                )
+            else:
+                finished.add(event[1])
+                future = futures[event[1]]
+                if not failed and not future.cancelled() and future.exception() is not None:
+                    failed = True
+                    for other in futures:
+                        other.cancel()
 
 
 @contextmanager

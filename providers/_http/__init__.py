@@ -3,11 +3,12 @@
 Each provider builds one :class:`HttpClient` per target. It wraps a thread-safe
 ``httpx.Client`` and adds, in this order around every attempt:
 
-1. **Concurrency cap.** A semaphore of ``context.max_concurrency`` (default 4) slots is
+1. **Concurrency cap.** A semaphore of ``context.max_concurrency`` (default 8) slots is
    held by one attempt (its rate-limit turn and its time on the wire), never during a
    retry's backoff, so nested ``map_concurrent`` calls cannot deadlock and retries do not
    hog slots. ``map_concurrent`` runs on a thread pool of the same size (threads, no async:
-   one code path).
+   one code path); ``apply`` runs up to ``max_concurrency`` changes at once on the core's
+   threads, and their requests share the same slots.
 2. **Rate limit.** ``context.requests_per_second`` spaces request starts at least ``1/rps``
    apart: a token bucket of one token, reserved under a lock and waited for on
    ``context.clock`` (never ``time.sleep``), so it is exact with a fake clock. Taking the

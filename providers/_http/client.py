@@ -40,10 +40,12 @@ from .urls import base_url_problem
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "USER_AGENT", "HttpClient"]
 
 USER_AGENT = f"segment-reconciler/{__version__} (+python-httpx/{httpx.__version__})"
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 8
+"""Requests in flight when the context sets no ``max_concurrency`` (the workspace always
+sets one: the target's, else the core's default, ``applying.DEFAULT_CONCURRENCY``, which
+this equals)."""
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DEFAULT_RETRY = RetryPolicy()
-PROGRESS_EVERY = 50
 
 log = logging.getLogger("providers.http")
 
@@ -244,9 +246,12 @@ class HttpClient:
 
         The first exception raised by ``fn`` stops the work not yet started (queued items
         are cancelled, dequeued ones skip ``fn``), waits for the calls in flight, and is
-        re-raised. Progress goes to ``context.progress`` every 50 items, from this thread.
+        re-raised. Progress goes to ``context.advance("Reading", done, total)`` as items
+        finish, from this thread.
         """
         todo = list(items)
+        if not todo:
+            return []
         stop = threading.Event()
         first: list[BaseException] = []
         lock = threading.Lock()
@@ -267,10 +272,10 @@ class HttpClient:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="reconciler-http") as pool:
             futures = {pool.submit(run, item): index for index, item in enumerate(todo)}
             try:
+                self.context.advance("Reading", 0, len(todo))
                 for done, future in enumerate(as_completed(futures), 1):
                     results[futures[future]] = future.result()
-                    if done % PROGRESS_EVERY == 0 or done == len(todo) >= PROGRESS_EVERY:
-                        self.context.progress(f"fetched {done}/{len(todo)}")
+                    self.context.advance("Reading", done, len(todo))
             except BaseException as exc:  # the first failure, or Ctrl-C in this thread
                 stop.set()
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -2,6 +2,12 @@
 (so ``validate`` never opens a connection), closed with the provider, and changes handed
 to one handler per change kind.
 
+Their ``apply`` runs on several threads at once (``Capabilities.concurrent_apply``, set by
+each provider once its state is safe): what a provider keeps between calls (list ids,
+fields, an index of names) is read on first use with ``_once`` and changed under
+``_state``. A read under ``_state`` and a later drop under ``_state`` (after a write the
+read may not show) can never leave the stale read behind: the drop waits for the read.
+
 Every error leaving a provider's ``fetch``, ``apply`` or ``check_change`` passes through
 its client's redaction, so a message a provider builds itself from an answer (an
 "unexpected shape" quoting the body) cannot carry a secret out either."""
@@ -11,7 +17,7 @@ from __future__ import annotations
 import functools
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel
@@ -26,6 +32,8 @@ __all__ = ["HttpProvider"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _S = TypeVar("_S", bound=BaseModel)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 _GUARDED = ("fetch", "apply", "check_change")
 """The provider methods whose errors are redacted on the way out."""
 
@@ -69,6 +77,8 @@ class HttpProvider(Provider, Generic[_S]):
         self.config: _S = own
         self._http: HttpClient | None = None
         self._lock = threading.Lock()
+        self._state = threading.RLock()
+        """Guards what the provider keeps between calls (``apply`` runs on threads)."""
 
     @abstractmethod
     def _build_http(self) -> HttpClient:
@@ -81,6 +91,18 @@ class HttpProvider(Provider, Generic[_S]):
             if self._http is None:
                 self._http = self._build_http()
             return self._http
+
+    def _once(self, store: MutableMapping[_K, _V], key: _K, load: Callable[[], _V]) -> _V:
+        """``store[key]``, loaded under ``_state`` when missing: threads needing it at
+        once load it once."""
+        found = store.get(key)
+        if found is None:
+            with self._state:
+                found = store.get(key)
+                if found is None:
+                    found = load()
+                    store[key] = found
+        return found
 
     @_redacting
     def apply(self, change: Change) -> None:

@@ -5,7 +5,8 @@ canonical rules to RuleGroups and back; this module joins them into the provider
 
 - Lists are found by name among the client's lists; fields by name among the list's custom
   fields, whose bracketed ``Key`` is the RuleType a rule uses.
-- Fetch reads the segments of each list, then every segment's details concurrently.
+- Fetch reads the segments of each list, then every segment's details concurrently (only
+  those a narrowed ``Scope`` wants: the convergence check after apply).
 - Changes: create is one POST with every rule group; a rename or any other rule change is
   one PUT with the Title and all groups (atomic); the addition of exactly one group is one
   POST to the rules endpoint; delete is one DELETE: one planned change is one write. Rules
@@ -115,6 +116,7 @@ CAPABILITIES = Capabilities(
     field_types=frozenset(DATA_TYPES),
     field_scope="list",
     names_case_insensitive=True,  # a second title differing only in case is refused (275)
+    concurrent_apply=True,  # list infos are loaded once under a lock, fields copied on write
 )
 """Derived from the verb table in ``clauses.py``: per standard field (``first_name``,
 ``last_name`` and ``status`` have no RuleType: no operators) and per custom field type.
@@ -202,7 +204,12 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         unique_names(((s.name, s.list_id) for s in summaries), "the client")
         http = self.api.http
         metas = http.map_concurrent(self._list_meta, summaries)
-        ids = [s.segment_id for _, segments in metas for s in segments]
+        ids = [
+            s.segment_id
+            for summary, (_, segments) in zip(summaries, metas, strict=True)
+            for s in segments
+            if scope.wants_segment(summary.name, s.title, s.segment_id)
+        ]
         found = {d.segment_id: d for d in http.map_concurrent(self._details, ids) if d}
         lists = []
         for summary, (fields, segments) in zip(summaries, metas, strict=True):
@@ -250,7 +257,8 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
             super().apply(change)
         except PlatformOwned:
             if change.before is not None:
-                self._owned.add(change.before.id)
+                with self._state:
+                    self._owned.add(change.before.id)
             raise
 
     def _details(self, segment_id: str) -> SegmentDetails | None:
@@ -290,18 +298,17 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         )
 
     def _list(self, name: str) -> _ListInfo:
-        """A list's id and fields: from the last fetch, else read again."""
-        if name not in self._lists:
-            found = [s for s in self.api.lists() if s.name == name]
-            unique_names(((s.name, s.list_id) for s in found), "the client")
-            if not found:
-                raise NotFound(
-                    f"list {name!r} does not exist in target {self.target!r}; run plan again"
-                )
-            self._lists[name] = _ListInfo(
-                found[0].list_id, self.api.custom_fields(found[0].list_id)
+        """A list's id and fields: from the last fetch, else read again (once)."""
+        return self._once(self._lists, name, lambda: self._read_list(name))
+
+    def _read_list(self, name: str) -> _ListInfo:
+        found = [s for s in self.api.lists() if s.name == name]
+        unique_names(((s.name, s.list_id) for s in found), "the client")
+        if not found:
+            raise NotFound(
+                f"list {name!r} does not exist in target {self.target!r}; run plan again"
             )
-        return self._lists[name]
+        return _ListInfo(found[0].list_id, self.api.custom_fields(found[0].list_id))
 
     # -- one handler per change kind --------------------------------------------------------
 
@@ -317,9 +324,9 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         info = self._list(change.list)
         options = field.options if field.type in ("select", "multiselect") else ()
         key = self.api.create_field(info.id, field.name, data_type, options)
-        info.fields.append(
-            CustomField(name=field.name, key=key, data_type=data_type, options=options)
-        )
+        created = CustomField(name=field.name, key=key, data_type=data_type, options=options)
+        with self._state:  # a new list: segments being translated keep the one they read
+            info.fields = [*info.fields, created]
 
     def _create_segment(self, change: Change) -> None:
         after = change.declared_segment

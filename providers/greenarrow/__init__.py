@@ -9,7 +9,8 @@ Segment Definitions and back with the normalisation that keeps plans empty after
   remote list is refused: the Segments API is not available on remote lists.
 - Fetch reads every page of the mailing lists and of the organization's segments, then
   ``GET /segments/:id`` for each segment of the lists in scope (the collection has no
-  clause, G11), concurrently under the target's limits.
+  clause, G11), concurrently under the target's limits; a narrowed ``Scope`` (the
+  convergence check) reads only the segments it wants.
 - Rules: nested any/all groups, list membership (``in_mailing_list``, the other list by
   id) and ``status`` (``subscriber_status``); every other clause is ``native:``. Custom
   fields cannot be tested: the clause types for them are UNKNOWN.
@@ -28,7 +29,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
@@ -80,10 +81,17 @@ CAPABILITIES = Capabilities(
         **{name: frozenset[str]() for name in STANDARD_FIELDS},
         "status": frozenset({"equals", "not_equals"}),
     },
+    concurrent_apply=True,  # the list index is replaced whole, under a lock
 )
 """Any tree of any/all groups; ``status`` equals / not_equals and the four membership
 operators; no custom field can be tested (its clause types are UNKNOWN), so none can be
 declared; no behaviour clause is documented."""
+
+
+_BLANKS = " \t\r\n"
+"""What may surround the digits of ``organization_id`` given as text (a trailing newline)."""
+_ORGANIZATION_TEXT_MAX = 64
+"""The longest ``organization_id`` text read as a number (bounded: it is parsed)."""
 
 
 class GreenArrowSettings(BaseModel):
@@ -94,14 +102,31 @@ class GreenArrowSettings(BaseModel):
 
     base_url: BaseUrl
     api_key: SecretStr
-    organization_id: int | None = None
+    organization_id: int | None = Field(
+        default=None,
+        json_schema_extra={
+            "anyOf": [
+                {"type": "integer", "exclusiveMinimum": 0},
+                {
+                    "type": "string",
+                    "maxLength": _ORGANIZATION_TEXT_MAX,
+                    "pattern": r"^[ \t\r\n]*0*[1-9][0-9]*[ \t\r\n]*$",  # _BLANKS around
+                },
+                {"type": "null"},
+            ]
+        },
+    )
+    """The organization's number, or its digits as text (``${ORG}`` expands to text); the
+    schema says exactly this: > 0, ASCII digits with blanks around them, not all zeros."""
 
     @field_validator("organization_id", mode="before")
     @classmethod
     def _organization(cls, value: object) -> object:
-        # ${VAR} expands to text: "12" is the organization 12.
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
+        # ${VAR} expands to text: "12" is the organization 12; its zero is refused as 0 is.
+        if isinstance(value, str) and len(value) <= _ORGANIZATION_TEXT_MAX:
+            digits = value.strip(_BLANKS)
+            if digits.isascii() and digits.isdigit():
+                return int(digits)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ValueError("organization_id is the organization's number")
         return value
@@ -191,8 +216,13 @@ class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
                 "lists:, or manage its segments in Studio"
             )
         chosen = [item for item in chosen if not item.is_remote_list]
-        ids = {item.id for item in chosen}
-        wanted = [s.id for s in self.api.segments() if s.mailing_list_id in ids]
+        names = {item.id: item.name for item in chosen}
+        wanted = [
+            s.id
+            for s in self.api.segments()
+            if s.mailing_list_id in names
+            and scope.wants_segment(names[s.mailing_list_id], s.name, str(s.id))
+        ]
         details = [d for d in self.http.map_concurrent(self._details, wanted) if d is not None]
         found = [self._live_list(item, details) for item in chosen]
         unmanaged = [
@@ -228,10 +258,12 @@ class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
         )
 
     def _read_lists(self) -> list[MailingList]:
-        """Every mailing list the key can see, remembered for membership rules."""
-        lists = self.api.mailing_lists()
-        self._index = ListIndex.of((item.id, item.name) for item in lists)
-        self._remote = {item.id for item in lists if item.is_remote_list}
+        """Every mailing list the key can see, remembered for membership rules (read under
+        the lock, so a list created meanwhile is added after this read is kept)."""
+        with self._state:
+            lists = self.api.mailing_lists()
+            self._index = ListIndex.of((item.id, item.name) for item in lists)
+            self._remote = {item.id for item in lists if item.is_remote_list}
         return lists
 
     def _details(self, segment_id: int) -> SegmentDetails | None:
@@ -294,7 +326,8 @@ class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
 
     def _create_list(self, change: Change) -> None:
         created = self.api.create_list(change.list)
-        self._index = self._index.with_lists([(created.id, created.name)])
+        with self._state:
+            self._index = self._index.with_lists([(created.id, created.name)])
 
     def _create_segment(self, change: Change) -> None:
         after = change.declared_segment

@@ -8,8 +8,9 @@ canonical rules; this module joins them into the provider. Facts: providers/mail
   case-insensitively, to the list's own ``field_id``; operators by slug from the
   condition-operators endpoint, read once per run (never hard-coded ids).
 - Fetch pages through the lists and each list's segments, then reads every segment's
-  conditions concurrently. Segments pending deletion are hidden by the list endpoint.
-  Segments are reported oldest first (names are not unique: import keeps the oldest).
+  conditions concurrently (only those a narrowed ``Scope`` wants: the convergence check).
+  Segments pending deletion are hidden by the list endpoint. Segments are reported oldest
+  first (names are not unique: import keeps the oldest).
 - Changes: create is one POST; any update (rename, match, conditions) is one PUT with the
   name, the match and the complete condition set (the server deletes whatever a PUT omits,
   so a partial PUT is never sent); delete is one DELETE. Creating a list needs the
@@ -57,7 +58,15 @@ from reconciler.provider import (
 
 from . import checks, mapping, wire
 from .answers import Classifier
-from .api import FieldRecord, ListBody, ListRecord, MailWizzApi, SegmentBody, SegmentRecord
+from .api import (
+    FieldRecord,
+    ListBody,
+    ListRecord,
+    MailWizzApi,
+    SegmentBody,
+    SegmentRecord,
+    SegmentSummary,
+)
 from .settings import DEFAULT_MAX_CONDITIONS, Company, MailWizzSettings
 
 __all__ = [
@@ -110,6 +119,7 @@ CAPABILITIES = Capabilities(
         }
     ),
     field_types=frozenset({"text", "number", "date", "select"}),
+    concurrent_apply=True,  # list uids and fields are loaded once under a lock
 )
 """``max_conditions`` is the platform default; ``capabilities_for`` uses the target's own.
 ``field_types`` are the types a declared (existing) field may have; no ``create_field``:
@@ -169,9 +179,10 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
         http = self.api.http
         metas = http.map_concurrent(self._list_meta, records)
         wanted = [
-            (r.list_uid, s)
+            (r.list_uid, s.segment_uid)
             for r, (_, segments) in zip(records, metas, strict=True)
             for s in segments
+            if scope.wants_segment(r.name, s.name, s.segment_uid)
         ]
         operators = self._operator_index() if wanted else wire.OperatorIndex(())
         found = {d.segment_uid: d for d in http.map_concurrent(self._details, wanted) if d}
@@ -180,7 +191,7 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
             self._lists[record.name] = _ListInfo(record.list_uid, fields)
             # The collection lists the newest first: live segments are kept oldest first, so
             # where names repeat, the first (the one import keeps) is the oldest.
-            details = [found[uid] for uid in reversed(segments) if uid in found]
+            details = [found[s.segment_uid] for s in reversed(segments) if s.segment_uid in found]
             lists.append(self._live_list(record, fields, details, operators))
         self.context.progress(
             f"{self.target}: read {len(lists)} lists and {len(found)} segments from MailWizz"
@@ -252,10 +263,8 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
             classify=Classifier((secret,)),
         )
 
-    def _list_meta(self, record: ListRecord) -> tuple[list[FieldRecord], list[str]]:
-        return self._fields(record.list_uid), [
-            s.segment_uid for s in self.api.segments(record.list_uid)
-        ]
+    def _list_meta(self, record: ListRecord) -> tuple[list[FieldRecord], list[SegmentSummary]]:
+        return self._fields(record.list_uid), self.api.segments(record.list_uid)
 
     def _fields(self, list_uid: str) -> list[FieldRecord]:
         try:
@@ -312,19 +321,22 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
         )
 
     def _list(self, name: str) -> _ListInfo:
-        """A list's uid and fields: from the last fetch, else read again."""
-        if name not in self._lists:
-            found = [r for r in self.api.lists() if r.name == name]
-            unique_names(((r.name, r.list_uid) for r in found), "the install")
-            if not found:
-                raise NotFound(
-                    f"list {name!r} does not exist in target {self.target!r}; run plan again"
-                )
-            self._lists[name] = _ListInfo(found[0].list_uid)
-        info = self._lists[name]
+        """A list's uid and fields: from the last fetch, else read again (once)."""
+        info = self._once(self._lists, name, lambda: self._read_list(name))
         if info.fields is None:
-            info.fields = self._fields(info.uid)
+            with self._state:
+                if info.fields is None:
+                    info.fields = self._fields(info.uid)
         return info
+
+    def _read_list(self, name: str) -> _ListInfo:
+        found = [r for r in self.api.lists() if r.name == name]
+        unique_names(((r.name, r.list_uid) for r in found), "the install")
+        if not found:
+            raise NotFound(
+                f"list {name!r} does not exist in target {self.target!r}; run plan again"
+            )
+        return _ListInfo(found[0].list_uid)
 
     # -- one handler per change kind --------------------------------------------------------
 

@@ -10,7 +10,8 @@ plan's changes would meet in the live state; this module joins them into the pro
 - Fields are the published, listable contact fields of the whole instance
   (``field_scope: account``: ``LiveState.account_fields``, and on every list for import),
   by alias, or by label where no other field claims it.
-- Fetch reads every page of categories, contact fields and segments (one scan for all lists).
+- Fetch reads every page of categories, contact fields and segments (one scan for all lists;
+  a narrowed ``Scope``, the convergence check, leaves out the segments it does not want).
 - ``check_change`` translates every planned change as ``apply`` will, in plan order, against
   what the fetch read and what earlier changes create; ``plan`` refuses what it finds.
 - Changes: create is one POST with every filter; update (rename, rules, options) is one
@@ -120,6 +121,7 @@ CAPABILITIES = Capabilities(
         "status": frozenset(),  # no Mautic equivalent
     },
     field_scope="account",
+    concurrent_apply=True,  # categories, the field index and segment names kept under a lock
 )
 """Per canonical field type, what the Mautic types behind it allow (operators.py has the
 wire table); a live field whose Mautic type allows less is refused before any write.
@@ -203,7 +205,15 @@ class MauticProvider(HttpProvider[MauticSettings]):
         live_fields = _live_fields(fields, self._fields)
         lists = [
             self._live_list(
-                c, [s for s in segments if s.category and s.category.id == c.id], live_fields
+                c,
+                [
+                    s
+                    for s in segments
+                    if s.category
+                    and s.category.id == c.id
+                    and scope.wants_segment(c.title, s.name, str(s.id))
+                ],
+                live_fields,
             )
             for c in chosen
         ]
@@ -283,11 +293,13 @@ class MauticProvider(HttpProvider[MauticSettings]):
         )
 
     def _segments(self) -> Segments:
+        with self._state:
+            names = dict(self._names)
         held: dict[str, list[str]] = {}
-        for ident, name in self._names.items():
+        for ident, name in names.items():
             held.setdefault(name.casefold(), []).append(ident)
         ids = {name: found[0] for name, found in held.items() if len(found) == 1}
-        return Segments(ids=ids, names=dict(self._names))
+        return Segments(ids=ids, names=names)
 
     def _live_list(
         self, category: Category, segments: list[WireSegment], fields: tuple[LiveField, ...]
@@ -364,21 +376,25 @@ class MauticProvider(HttpProvider[MauticSettings]):
         return ""
 
     def _category(self, name: str) -> Category:
-        """A list's category: from the last fetch, else read again."""
-        if name not in self._categories:
-            found = [c for c in self.api.categories() if c.title == name]
-            unique_names(((c.title, str(c.id)) for c in found), "Mautic", "segment categories")
-            if not found:
-                raise NotFound(
-                    f"list {name!r} (a Mautic segment category) does not exist; run plan again"
-                )
-            self._categories[name] = found[0]
-        return self._categories[name]
+        """A list's category: from the last fetch, else read again (once)."""
+        return self._once(self._categories, name, lambda: self._read_category(name))
+
+    def _read_category(self, name: str) -> Category:
+        found = [c for c in self.api.categories() if c.title == name]
+        unique_names(((c.title, str(c.id)) for c in found), "Mautic", "segment categories")
+        if not found:
+            raise NotFound(
+                f"list {name!r} (a Mautic segment category) does not exist; run plan again"
+            )
+        return found[0]
 
     def _index(self) -> FieldIndex:
-        if self._fields is None:
-            self._fields = FieldIndex(self.api.contact_fields())
-        return self._fields
+        """The contact fields, read again after a field was created (under the lock: a read
+        begun before a creation is dropped by it, never kept)."""
+        with self._state:
+            if self._fields is None:
+                self._fields = FieldIndex(self.api.contact_fields())
+            return self._fields
 
     def _filters(self, segment: Segment) -> list[JSONValue]:
         """The complete filter list to send; a rule that cannot be written fails first."""
@@ -387,7 +403,8 @@ class MauticProvider(HttpProvider[MauticSettings]):
         except Untranslatable:
             if not _has_membership(segment.rules):
                 raise
-            self._names = {str(s.id): s.name for s in self.api.segments()}  # maybe new since
+            with self._state:  # maybe new since
+                self._names = {str(s.id): s.name for s in self.api.segments()}
             return self._try_filters(segment)
 
     def _try_filters(self, segment: Segment) -> list[JSONValue]:
@@ -427,7 +444,8 @@ class MauticProvider(HttpProvider[MauticSettings]):
                 "was made?); run plan again"
             )
         stored = self.api.create_field(_field_body(field, alias))
-        self._fields = None  # read again when next needed
+        with self._state:
+            self._fields = None  # read again when next needed
         if stored is not None and stored.alias != alias:
             raise ConflictError(
                 f"Mautic created field {field.name!r} under the alias {stored.alias!r}, not "
@@ -440,7 +458,8 @@ class MauticProvider(HttpProvider[MauticSettings]):
         body = {"name": after.name, "category": category.id, **after.options}
         body["filters"] = self._filters(after)
         created = _saving(after, lambda: self.api.create_segment(body))
-        self._names[str(created.id)] = created.name
+        with self._state:
+            self._names[str(created.id)] = created.name
 
     def _update_segment(self, change: Change) -> None:
         before = change.live_segment
@@ -453,13 +472,15 @@ class MauticProvider(HttpProvider[MauticSettings]):
                 f"segment {before.name!r} (#{before.id}) no longer exists in Mautic; run plan "
                 "again (it is never re-created by id)"
             ) from None
-        self._names[before.id] = saved.name
+        with self._state:
+            self._names[before.id] = saved.name
 
     def _delete_segment(self, change: Change) -> None:
         before = change.live_segment
         with contextlib.suppress(NotFound):  # already gone (e.g. an answer that was lost)
             self.api.delete_segment(before.id)
-        self._names.pop(before.id, None)
+        with self._state:
+            self._names.pop(before.id, None)
 
     handlers: ClassVar[dict[Action, Callable[[MauticProvider, Change], None]]] = {
         Action.CREATE_LIST: _create_list,

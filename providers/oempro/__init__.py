@@ -90,6 +90,7 @@ CAPABILITIES = Capabilities(
         }
     ),
     field_types=frozenset({"text", "number", "date", "select", "multiselect"}),
+    concurrent_apply=True,  # list ids and fields are loaded under a lock (fields dropped on create)
 )
 """No ``max_conditions``: Oempro documents none; conversions stop at the core's limit."""
 
@@ -184,7 +185,8 @@ class OemproProvider(HttpProvider[OemproSettings]):
         for record, (fields, segments) in zip(records, metas, strict=True):
             self._lists[record.name] = _ListInfo(record.id, fields)
             self._globals = [f for f in fields if f.is_global] or self._globals
-            lists.append(self._live_list(record, fields, segments))
+            wanted = [s for s in segments if scope.wants_segment(record.name, s.name, s.id)]
+            lists.append(self._live_list(record, fields, wanted))
         if not records and every:  # only lists to create: their fields are the global ones
             self._globals = [f for f in self.api.fields(every[0].id) if f.is_global]
         count = sum(len(item.segments) for item in lists)
@@ -279,19 +281,23 @@ class OemproProvider(HttpProvider[OemproSettings]):
         )
 
     def _list(self, name: str) -> _ListInfo:
-        """A list's id: from the last fetch, else read again."""
-        if name not in self._lists:
-            found = [r for r in self.api.lists() if r.name == name]
-            unique_names(((r.name, r.id) for r in found), "the Oempro user")
-            if not found:
-                raise NotFound(f"list {name!r} does not exist in target {self.target!r}")
-            self._lists[name] = _ListInfo(found[0].id)
-        return self._lists[name]
+        """A list's id: from the last fetch, else read again (once)."""
+        return self._once(self._lists, name, lambda: self._read_list(name))
+
+    def _read_list(self, name: str) -> _ListInfo:
+        found = [r for r in self.api.lists() if r.name == name]
+        unique_names(((r.name, r.id) for r in found), "the Oempro user")
+        if not found:
+            raise NotFound(f"list {name!r} does not exist in target {self.target!r}")
+        return _ListInfo(found[0].id)
 
     def _fields(self, info: _ListInfo) -> list[FieldRecord]:
-        if info.fields is None:
-            info.fields = self.api.fields(info.id)
-        return info.fields
+        """The list's fields, read again after a field was created (under the lock: a read
+        begun before a creation is dropped by it, never kept)."""
+        with self._state:
+            if info.fields is None:
+                info.fields = self.api.fields(info.id)
+            return info.fields
 
     def _planned_fields(self, change: Change, planned: Plan) -> list[FieldRecord]:
         """The list's fields when ``change`` runs: as fetched (a list the plan creates has
@@ -368,7 +374,8 @@ class OemproProvider(HttpProvider[OemproSettings]):
         info = self._list(change.list)
         kind, validation = FIELD_KINDS[declared.type]
         self.api.create_field(info.id, declared.name, kind, validation)
-        info.fields = None  # read again when a segment needs it
+        with self._state:
+            info.fields = None  # read again when a segment needs it
 
     def _create_segment(self, change: Change) -> None:
         info = self._list(change.list)

@@ -13,13 +13,16 @@ import random
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 import respx
+from pydantic import BaseModel
 
 from providers._http import USER_AGENT, HttpClient, RetryPolicy, Verdict, redact
+from providers._http.provider import HttpProvider
 from providers._http.urls import check_base_url
 from reconciler import __version__
 from reconciler.errors import (
@@ -30,7 +33,9 @@ from reconciler.errors import (
     NotFound,
     RateLimited,
 )
-from reconciler.provider import ProviderContext
+from reconciler.model import LiveState
+from reconciler.plan import Action, Change
+from reconciler.provider import Capabilities, ProviderContext, Scope
 
 BASE = "https://api.example.test/v3"
 API_KEY = "k3y-SECRET-0123456789abcdef"
@@ -80,11 +85,13 @@ def make_client(clock: FakeClock) -> Iterator[Callable[..., HttpClient]]:
         max_concurrency: int | None = None,
         requests_per_second: float | None = None,
         progress: Callable[[str], None] | None = None,
+        advance: Callable[[str, int, int], None] | None = None,
         **kwargs: Any,
     ) -> HttpClient:
         context = ProviderContext(
             clock=clock,
             progress=progress or (lambda message: None),
+            advance=advance or (lambda label, done, total: None),
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
         )
@@ -785,16 +792,25 @@ def test_map_concurrent_of_nothing_is_empty(make_client: Callable[..., HttpClien
     assert make_client().map_concurrent(str, []) == []
 
 
-def test_map_concurrent_reports_progress_every_fifty(
+def test_map_concurrent_counts_progress_from_the_calling_thread(
     make_client: Callable[..., HttpClient],
 ) -> None:
+    counts: list[tuple[str, int, int]] = []
+    threads: set[int] = set()
+
+    def advance(label: str, done: int, total: int) -> None:
+        counts.append((label, done, total))
+        threads.add(threading.get_ident())
+
     messages: list[str] = []
-    client = make_client(progress=messages.append)
+    client = make_client(progress=messages.append, advance=advance)
     client.map_concurrent(str, range(120))
-    assert messages == ["fetched 50/120", "fetched 100/120", "fetched 120/120"]
-    messages.clear()
-    client.map_concurrent(str, range(20))
-    assert messages == []
+    assert counts == [("Reading", n, 120) for n in range(121)]
+    assert threads == {threading.get_ident()}
+    assert messages == []  # a count, not one line per item
+    counts.clear()
+    client.map_concurrent(str, [])
+    assert counts == []
 
 
 def test_map_concurrent_caps_requests_in_flight(
@@ -971,3 +987,48 @@ def test_base_url_setting_is_checked_without_quoting_it(value: str, expected: st
     except ValueError as exc:
         assert str(exc) == expected
         assert "pw" not in str(exc)
+
+
+# -- state an HttpProvider keeps while apply runs on threads ---------------------------------
+
+
+class _Settings(BaseModel):
+    pass
+
+
+class _Keeping(HttpProvider[_Settings]):
+    """An HttpProvider whose only state is what ``_once`` keeps."""
+
+    key = "keeping"
+    platform = "Keeping"
+    settings_model = _Settings
+    capabilities = Capabilities(shape="tree", operators={}, concurrent_apply=True)
+    handlers: ClassVar[dict[Action, Callable[[Any, Change], None]]] = {}
+
+    def _build_http(self) -> HttpClient:
+        raise NotImplementedError
+
+    def fetch(self, scope: Scope) -> LiveState:
+        return LiveState()
+
+
+def test_threads_needing_one_missing_value_load_it_once() -> None:
+    provider = _Keeping("t", _Settings(), ProviderContext())
+    store: dict[str, int] = {}
+    callers = 8
+    asked = threading.Barrier(callers, timeout=10)  # the loader and the seven others
+    loads: list[int] = []
+
+    def load() -> int:
+        asked.wait()  # every other caller is about to ask, and finds the value missing
+        loads.append(1)
+        return 42
+
+    def ask(first: bool) -> int:
+        if not first:
+            asked.wait()
+        return provider._once(store, "k", load)
+
+    with ThreadPoolExecutor(callers) as pool:
+        found = list(pool.map(ask, [True] + [False] * (callers - 1)))
+    assert found == [42] * callers and loads == [1] and store == {"k": 42}

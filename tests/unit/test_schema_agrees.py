@@ -63,6 +63,7 @@ def _target(settings: str, rule: str = "{field: email, op: empty}") -> str:
 
 MAUTIC = "provider: mautic, base_url: 'https://example.com', username: u, password: p"
 REFERENCE = "provider: reference, path: s.db"
+GREENARROW = "provider: greenarrow, base_url: 'https://e.x', api_key: k"
 
 Case = tuple[str, dict[str, str], bool]
 """``(id, files, validate accepts)``: files as in the malformed table."""
@@ -151,6 +152,21 @@ CASES: list[Case] = [
                 "provider: oempro, base_url: 'https://e.x', api_key: k, encoding: xml"
             )
         },
+        False,
+    ),
+    (
+        "greenarrow-organization-as-text",
+        {ROOT_FILE: _target(GREENARROW + ", organization_id: '12'", "{list: News}")},
+        True,
+    ),
+    (
+        "greenarrow-organization-zero-as-text",
+        {ROOT_FILE: _target(GREENARROW + ", organization_id: '0'", "{list: News}")},
+        False,
+    ),
+    (
+        "greenarrow-organization-other-digits",
+        {ROOT_FILE: _target(GREENARROW + ", organization_id: '\u0661\u0662'", "{list: News}")},
         False,
     ),
     ("version-as-float", {ROOT_FILE: "version: 1.0\n"}, False),
@@ -307,6 +323,18 @@ def test_a_variable_may_stand_for_a_setting_of_fixed_values(judge: Judge, tmp_pa
     assert judge.schema_errors(parse({ROOT_FILE: text}, None)[0]) == []  # as an editor shows it
     assert judge.validate_errors(tmp_path / ROOT_FILE, {"ENC": "xml"}) != []
     assert judge.schema_errors(parse({ROOT_FILE: text}, {"ENC": "xml"})[0]) != []
+
+
+@pytest.mark.parametrize(("organization", "valid"), [("12", True), ("0", False), ("x1", False)])
+def test_a_variable_may_stand_for_the_greenarrow_organization(
+    judge: Judge, tmp_path: Path, organization: str, valid: bool
+) -> None:
+    text = _target(GREENARROW + ", organization_id: '${ORG}'", "{list: News}")
+    _write(tmp_path, {ROOT_FILE: text})
+    assert judge.schema_errors(parse({ROOT_FILE: text}, None)[0]) == []  # as an editor shows it
+    environ = {"ORG": organization}
+    assert (judge.validate_errors(tmp_path / ROOT_FILE, environ) == []) == valid
+    assert (judge.schema_errors(parse({ROOT_FILE: text}, environ)[0]) == []) == valid
 
 
 # The documents themselves: JSON Schema 2020-12, nothing but its keywords, readable by

@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 import respx
 
+from . import one_at_a_time
+
 BASE_URL = "https://api.createsend.com/api/v3.3"
 CURRENT_YEAR = 2025
 """The fake's "today" for error 2723 (DateSubscribed operands within the last ten years)."""
@@ -173,6 +175,7 @@ class FakeCampaignMonitor:
 
     # -- the HTTP side --------------------------------------------------------------------------
 
+    @one_at_a_time
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path.removeprefix(httpx.URL(self.base_url).path)

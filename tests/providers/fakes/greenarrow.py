@@ -34,6 +34,8 @@ from typing import Any
 import httpx
 import respx
 
+from . import one_at_a_time
+
 BASE_URL = "https://studio.example.com"
 API = "/ga/api/v2"
 MAX_PER_PAGE = 2000
@@ -169,6 +171,7 @@ class FakeGreenArrow:
 
     # -- the HTTP side --------------------------------------------------------------------------
 
+    @one_at_a_time
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if not request.url.path.startswith(API + "/"):

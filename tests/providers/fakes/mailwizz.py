@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl
 import httpx
 import respx
 
+from . import one_at_a_time
+
 BASE_URL = "https://mail.example.com/api"
 OPERATORS = [
     ("1", "is", "is"),
@@ -157,6 +159,7 @@ class FakeMailWizz:
 
     # -- the HTTP side ------------------------------------------------------------------------
 
+    @one_at_a_time
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         key = request.headers.get("X-API-KEY") or request.headers.get("X-MW-PUBLIC-KEY")

@@ -31,6 +31,8 @@ import respx
 
 from tests.providers.fakes import FakeClock
 
+from . import one_at_a_time
+
 BASE_URL = "https://mautic.example.com"
 TEXT = frozenset({"=", "!=", "empty", "!empty", "like", "!like", "regexp", "!regexp"}) | {
     "startsWith",
@@ -177,6 +179,7 @@ class FakeMautic:
 
     # -- the HTTP side --------------------------------------------------------------------------
 
+    @one_at_a_time
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path

@@ -31,6 +31,8 @@ import respx
 
 from tests.providers.fakes import FakeClock
 
+from . import one_at_a_time
+
 BASE_URL = "https://mail.example.com/oempro"
 API_KEY = "AB12-CD34-EF56-GH78"
 USERNAME = "reconciler"
@@ -215,6 +217,7 @@ class FakeOempro:
 
     # -- the HTTP side ------------------------------------------------------------------------
 
+    @one_at_a_time
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.rate_limited:
