@@ -248,8 +248,10 @@ def plan(
     """
     state = _state()
     wanted = report_targets([("json", output)] if output is not None else [], files)
+    # The live state's digests show only in JSON (and make a saved plan checkable).
+    digests = fmt == "json" or any(f == "json" for f, _ in wanted)
     with state.workspace() as ws:
-        result = ws.plan(_policy(allow_delete, allow_deletes))
+        result = ws.plan(_policy(allow_delete, allow_deletes), digests=digests)
     reports = [(path, render_plan(result, cast(PlanFormat, f))) for f, path in wanted]
     saved = {} if output is None else {output: _saved_note(output)}
     write_reports(reports, saved, _state().progress)

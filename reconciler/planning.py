@@ -366,8 +366,13 @@ def plan(
     live: LiveState,
     providers: Mapping[str, Canon],
     policy: SafetyPolicy | None = None,
+    *,
+    digests: bool = True,
 ) -> Plan:
-    """Every change that makes ``live`` match the declared lists of ``config``, in order."""
+    """Every change that makes ``live`` match the declared lists of ``config``, in order.
+
+    With ``digests`` (the default), the plan carries the live state's digests, which a saved
+    plan is checked against; without, ``fingerprint`` and ``live_digests`` stay empty."""
     policy = policy or SafetyPolicy()
     changes: list[Change] = []
     unmanaged: list[Unmanaged] = []
@@ -405,7 +410,7 @@ def plan(
         limit = _safety(target, declared, len(visible), list_changes, policy)
         if limit is not None:
             limits.append(limit)
-    digests = live_digests(config, live)
+    found = live_digests(config, live) if digests else {}
     return Plan(
         changes=_membership_first(sorted(changes, key=Change.sort_key)),
         unmanaged=tuple(unmanaged),
@@ -414,8 +419,8 @@ def plan(
             min_segments_for_fraction=policy.min_segments,
             limits=tuple(limits),
         ),
-        fingerprint=fingerprint(digests),
-        live_digests=digests,
+        fingerprint=fingerprint(found) if digests else "",
+        live_digests=found,
         scope={target: tuple(names) for target, names in scope.items()},
     )
 

@@ -189,12 +189,15 @@ class Workspace:
     def _providers_for(self, targets: Sequence[str]) -> dict[str, Provider]:
         return {target: self.provider(target) for target in targets}
 
-    def plan(self, policy: SafetyPolicy | None = None) -> Plan:
+    def plan(self, policy: SafetyPolicy | None = None, *, digests: bool = True) -> Plan:
         """The plan, refused (``ConfigErrors``, located in the YAML) if any change in it
-        could not be applied as planned: a green plan is one apply can carry out."""
+        could not be applied as planned: a green plan is one apply can carry out.
+
+        ``digests=False`` leaves out the live state's digests (``fingerprint``,
+        ``live_digests``): only a JSON plan shows them and only a saved plan needs them."""
         live = self.fetch()
         providers = self._providers_for(list(self.scope))
-        current = plan(self.config, live, providers, policy or SafetyPolicy())
+        current = plan(self.config, live, providers, policy or SafetyPolicy(), digests=digests)
         ConfigErrors.raise_if_any(
             sorted_errors(plan_problems(self.config, live, current, providers))
         )

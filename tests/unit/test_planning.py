@@ -353,6 +353,16 @@ def test_plan_membership_cycles_still_plan_every_create_deterministically() -> N
     assert [a for a in actions(run(cfg, LiveState())) if a[0] == "create_segment"] == first
 
 
+def test_plan_without_digests_leaves_them_out_and_changes_nothing_else() -> None:
+    cfg = config({"name": "N", "segments": [seg("A", EMAIL), seg("B", ACTIVE)]})
+    state = live(("N", [("1", "A", [ACTIVE])]))
+    full = plan(cfg, state, {"t": Canon()})
+    lean = plan(cfg, state, {"t": Canon()}, digests=False)
+    assert full.fingerprint and full.live_digests
+    assert lean.fingerprint == "" and lean.live_digests == {}
+    assert lean.changes == full.changes and lean.changes
+
+
 def test_plan_fingerprint_ignores_segments_the_list_ignores() -> None:
     cfg = config({"name": "N", "ignore": ["System *"], "segments": [seg("A", EMAIL)]})
     one = run(cfg, live(("N", [("1", "A", [EMAIL]), ("2", "System x", [EMAIL])])))
