@@ -10,8 +10,6 @@ import click
 
 from .cli_state import State, common_options, write_atomic
 from .config import segment_test_files
-from .expectations import run_tests
-from .render_tests import TestFormat, render_tests
 from .workspace import Selection
 
 __all__ = ["test_command"]
@@ -45,6 +43,10 @@ def test_command(fmt: str, output: Path | None) -> int:
     expectation passes and every stored form selects the same subscribers as declared,
     1 when one fails or cannot be decided (a native: rule decides a subscriber).
     """
+    # Imported here: every other command starts without the evaluator.
+    from .expectations import run_tests
+    from .render_tests import TestFormat, render_tests
+
     state = click.get_current_context().ensure_object(State)
     with state.workspace(narrow=False, offline=True) as ws:
         report = run_tests(ws, Selection(tuple(state.targets), tuple(state.lists)))
