@@ -21,6 +21,13 @@ proportional to the flow nesting depth on every token (20,000 levels take minute
 
 Aliases may make a document bigger or deeper than its text; :mod:`reconciler.yamlio`
 checks the expanded document against its own budget.
+
+The fast path (:mod:`reconciler.yamlfast`, which parses with ``yaml_rs``) is held to the same
+limits before it parses: a text whose structure characters could make more than
+:data:`MAX_NODES` nodes, or whose indentation could nest blocks deeper than ``yaml_rs``
+recurses safely, goes to the reference path above instead (``yaml_rs`` stops flow nesting
+itself). Its result is then checked against :data:`MAX_DEPTH` and :data:`MAX_NODES`
+exactly, and anything past them goes to the reference path too, which reports it.
 """
 
 from __future__ import annotations

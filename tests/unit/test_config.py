@@ -267,6 +267,7 @@ def test_load_config_attaches_sources_to_lists_and_segments(write: Write) -> Non
 
 
 def test_load_config_parses_each_file_once(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_YAML", "reference")  # the fast path: test_yamlfast.py
     root = write(
         **{
             "reconciler.yaml": "version: 1\ninclude: [lists/*.yaml]\n",
