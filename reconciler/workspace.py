@@ -19,13 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .applying import DEFAULT_CONCURRENCY, applied, apply_plan, check_safety, unconverged
 from .config import load_config, locate_source, sorted_errors
 from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
 from .feasibility import plan_problems
-from .importing import Imported, import_document
 from .model import Config, LiveField, LiveList, LiveState
 from .plan import ApplyResult, Change, DriftReport, Plan
 from .planning import (
@@ -39,6 +38,9 @@ from .planning import (
 from .provider import Provider, ProviderContext, Scope
 from .registry import Registry
 from .validation import validate_config
+
+if TYPE_CHECKING:
+    from .importing import Imported
 
 __all__ = ["MAX_PARALLEL_TARGETS", "Selection", "Workspace", "written_scope"]
 
@@ -297,6 +299,8 @@ class Workspace:
 
     def import_document(self, target: str, lists: Sequence[str]) -> Imported:
         """``import``: the target's live lists as YAML that validates and plans clean."""
+        from .importing import import_document  # ruamel.yaml writes it: loaded for import only
+
         live = self.import_state(target, lists)
         return import_document(live, self.config.defaults.target, self.provider(target))
 

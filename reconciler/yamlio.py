@@ -39,15 +39,17 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from sys import intern
-from typing import Any
-
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.resolver import BaseResolver
+from typing import TYPE_CHECKING, Any
 
 from . import yamlfast, yamlguard
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.nodes import Node
+
+# ruamel.yaml is imported on first use: a configuration the fast path loads (yamlfast)
+# never needs it, and a run that does not load it starts sooner and smaller.
 
 __all__ = [
     "Expander",
@@ -210,14 +212,25 @@ class _Mapping(_Node):
     __slots__ = ()
 
 
-_LEAN = {ScalarNode: _Scalar, SequenceNode: _Sequence, MappingNode: _Mapping}
+_LEAN: dict[type, type[_Node]] = {}
+"""ruamel.yaml's node classes -> the lean ones (filled by :func:`_ruamel_nodes`)."""
+
+
+def _ruamel_nodes() -> dict[type, type[_Node]]:
+    if not _LEAN:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        _LEAN.update({ScalarNode: _Scalar, SequenceNode: _Sequence, MappingNode: _Mapping})
+    return _LEAN
 
 
 def _marker_tag(kind: Any, implicit: Any) -> str:
     """Tag every untagged plain scalar with a marker instead of guessing its type."""
-    if kind is ScalarNode or kind is _Scalar:
+    if kind is not _Scalar and kind is not _Sequence and kind is not _Mapping:
+        kind = _ruamel_nodes()[kind]  # the pure-Python composer's own classes
+    if kind is _Scalar:
         return _PLAIN if implicit[0] else _STR
-    return _SEQ if kind is SequenceNode or kind is _Sequence else _MAP
+    return _SEQ if kind is _Sequence else _MAP
 
 
 _compose_lock = threading.Lock()
@@ -230,6 +243,7 @@ def _compose_c(text: str) -> _Node | None:
     are swapped for the lean ones while this one call runs (about half the compose time).
     """
     import _ruamel_yaml as clib  # type: ignore[import-not-found]
+    from ruamel.yaml.resolver import BaseResolver
 
     class _Composer(clib.CParser, BaseResolver):  # type: ignore[misc]
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
@@ -251,11 +265,12 @@ def _lean(node: Node, memo: dict[int, _Node]) -> _Node:
     """Copy a ruamel.yaml node tree into lean nodes, keeping aliases shared."""
     if id(node) in memo:
         return memo[id(node)]
-    lean = _LEAN[type(node)](str(node.tag), None, node.start_mark, node.end_mark)
+    kind = _ruamel_nodes()[type(node)]
+    lean = kind(str(node.tag), None, node.start_mark, node.end_mark)
     memo[id(node)] = lean
-    if isinstance(node, MappingNode):
+    if kind is _Mapping:
         lean.value = [(_lean(k, memo), _lean(v, memo)) for k, v in node.value]
-    elif isinstance(node, SequenceNode):
+    elif kind is _Sequence:
         lean.value = [_lean(v, memo) for v in node.value]
     else:
         lean.value = node.value
@@ -289,7 +304,19 @@ def _c_available() -> bool:
     return True
 
 
-_compose = _compose_c if _c_available() else _compose_pure
+def _compose_first(text: str) -> _Node | None:
+    """The composer until the first use picks one (importing ruamel.yaml only then)."""
+    return _chosen()(text)
+
+
+_compose: Callable[[str], _Node | None] = _compose_first
+
+
+def _chosen() -> Callable[[str], _Node | None]:
+    global _compose
+    if _compose is _compose_first:
+        _compose = _compose_c if _c_available() else _compose_pure
+    return _compose
 
 
 def _check_pure(text: str, file: str) -> None:
@@ -320,10 +347,14 @@ def _syntax_error(file: str, exc: MarkedYAMLError) -> ConfigError:
 def compose_text(text: str, file: str) -> _Node | None:
     """Compose one YAML document within the limits of :mod:`reconciler.yamlguard`; syntax
     errors and limits become a located :class:`ConfigError`."""
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.reader import ReaderError
+
+    compose = _chosen()
     try:
-        if _compose is _compose_pure:
+        if compose is _compose_pure:
             _check_pure(text, file)
-        return _compose(text)
+        return compose(text)
     except _OverBudget as over:
         line, column = over.mark.line + 1, over.mark.column + 1
         if over.nodes:
