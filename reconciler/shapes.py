@@ -255,16 +255,19 @@ def check_segment(
     capabilities: Capabilities,
     field_types: Mapping[str, str],
     memo: LeafVerdicts | None = None,
+    leaf_rules: Sequence[Rule] | None = None,
 ) -> list[Problem]:
     """Everything in ``segment`` that a provider with ``capabilities`` cannot store.
 
     ``field_types`` maps casefolded custom field names to their type; standard fields come
     from ``model.STANDARD_FIELDS``. Unknown fields are skipped: the caller reports them.
-    ``memo`` (from :func:`leaf_verdicts`) shares leaf verdicts across one list's segments.
+    ``memo`` (from :func:`leaf_verdicts`) shares leaf verdicts across one list's segments;
+    ``leaf_rules`` are the segment's leaves (:func:`rules.leaves`) when the caller has them.
     """
     problems: list[Problem] = []
     known = LeafVerdicts(capabilities, field_types) if memo is None else memo
-    if not all(known.fine(rule) for rule in leaves(segment.rules)):
+    found = leaves(segment.rules) if leaf_rules is None else leaf_rules
+    if not all(known.fine(rule) for rule in found):
         for path, rule in walk(segment.rules):
             problems.extend(known.problems(path, rule))
     problems.extend(_shape_problems(segment, capabilities))

@@ -201,13 +201,14 @@ def _check_list(mailing_list: MailingList, providers: Targets) -> list[ConfigErr
     errors += _check_segment_names(mailing_list, str.casefold if folds else str)
     errors += _check_ignored_names(mailing_list)
     field_types = {field.name.casefold(): field.type for field in mailing_list.fields}
-    errors += _check_rule_fields(mailing_list, field_types)
+    every_leaf = [leaves(segment.rules) for segment in mailing_list.segments]
+    errors += _check_rule_fields(mailing_list, field_types, every_leaf)
     if provider is not None:
         errors += _check_field_types(mailing_list, provider)
         errors += _check_change_kinds(mailing_list, provider)
         memo = shapes.leaf_verdicts(provider[1], field_types)
-        for segment_index in range(len(mailing_list.segments)):
-            errors += _check_storable(mailing_list, segment_index, provider, field_types, memo)
+        for index, found in enumerate(every_leaf):
+            errors += _check_storable(mailing_list, index, provider, field_types, memo, found)
     return errors
 
 
@@ -323,8 +324,12 @@ def _check_ignored_names(mailing_list: MailingList) -> list[ConfigError]:
 
 
 def _check_rule_fields(
-    mailing_list: MailingList, field_types: Mapping[str, str]
+    mailing_list: MailingList,
+    field_types: Mapping[str, str],
+    every_leaf: Sequence[Sequence[Rule]] | None = None,
 ) -> list[ConfigError]:
+    """Rules naming a field the list does not declare (``every_leaf``: each segment's
+    leaves, when the caller has them)."""
     known = [*STANDARD_FIELDS, *(field.name for field in mailing_list.fields)]
     errors = []
 
@@ -334,8 +339,9 @@ def _check_rule_fields(
         name = rule.field.casefold()
         return name in STANDARD_FIELDS or name in field_types
 
-    for segment in mailing_list.segments:
-        if all(known_field(rule) for rule in leaves(segment.rules)):
+    for index, segment in enumerate(mailing_list.segments):
+        found = every_leaf[index] if every_leaf is not None else leaves(segment.rules)
+        if all(known_field(rule) for rule in found):
             continue  # the common case: no paths needed
         for path, rule in walk(segment.rules):
             if known_field(rule):
@@ -353,12 +359,13 @@ def _check_storable(
     target: tuple[type[Provider], Capabilities],
     field_types: Mapping[str, str],
     memo: shapes.LeafVerdicts | None = None,
+    leaf_rules: Sequence[Rule] | None = None,
 ) -> list[ConfigError]:
     """Whether the target's provider can store the segment, as one error per reason."""
     provider, capabilities = target
     segment = mailing_list.segments[segment_index]
     try:
-        problems = shapes.check_segment(segment, capabilities, field_types, memo)
+        problems = shapes.check_segment(segment, capabilities, field_types, memo, leaf_rules)
         problems += [
             reason if isinstance(reason, shapes.Problem) else shapes.Problem((), reason)
             for reason in provider.check_segment(segment, field_types)
