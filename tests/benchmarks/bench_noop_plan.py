@@ -127,6 +127,8 @@ class ChildRun:
     exit_code: int
     peak_mib: float
     stderr: str
+    cpu_seconds: float = 0.0
+    """User plus system CPU time of the child: steadier than wall time on a busy host."""
 
 
 def run_cli(root: Path, *args: str, env: dict[str, str] | None = None) -> ChildRun:
@@ -142,7 +144,8 @@ def run_cli(root: Path, *args: str, env: dict[str, str] | None = None) -> ChildR
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    return ChildRun(seconds, proc.returncode, maxrss_mib(usage.ru_maxrss), stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return ChildRun(seconds, proc.returncode, maxrss_mib(usage.ru_maxrss), stderr, cpu)
 
 
 def fail(message: str) -> None:
@@ -153,21 +156,22 @@ def fail(message: str) -> None:
 # -- the PyYAML yardstick -------------------------------------------------------------------
 
 
-def time_pyyaml(texts: list[str], gc_enabled: bool) -> float:
+def time_pyyaml(texts: list[str], gc_enabled: bool) -> tuple[float, float]:
+    """Wall and CPU seconds of PyYAML's CSafeLoader over ``texts``."""
     gc.collect()
     was_enabled = gc.isenabled()
     if not gc_enabled:
         gc.disable()
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         loaded = [yaml.load(text, Loader=yaml.CSafeLoader) for text in texts]
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         if was_enabled:
             gc.enable()
     del loaded
     gc.collect()
-    return seconds
+    return seconds, cpu
 
 
 # -- in-process phases ----------------------------------------------------------------------
@@ -241,6 +245,8 @@ class Figures:
     plan_peak_mib: list[float]
     pyyaml_gc_on_seconds: list[float]
     pyyaml_gc_off_seconds: list[float]
+    plan_cpu_seconds: list[float] = field(default_factory=list)
+    pyyaml_cpu_seconds: list[float] = field(default_factory=list)
     python: str = sys.version.split()[0]
     phases: dict[str, float] = field(default_factory=dict)
     quick: bool = False
@@ -321,6 +327,14 @@ def render(figures: Figures) -> str:
         row("PyYAML CSafeLoader, GC on", figures.pyyaml_gc_on_seconds, "s"),
         row("PyYAML CSafeLoader, GC off (info)", figures.pyyaml_gc_off_seconds, "s"),
     ]
+    if figures.plan_cpu_seconds and figures.pyyaml_cpu_seconds:
+        cpu = statistics.median(figures.plan_cpu_seconds)
+        yardstick = statistics.median(figures.pyyaml_cpu_seconds)
+        out += [
+            row("no-op plan CPU (child, info)", figures.plan_cpu_seconds, "s"),
+            row("PyYAML CSafeLoader CPU, GC on (info)", figures.pyyaml_cpu_seconds, "s"),
+            f"CPU ratio (info, steadier on a busy host): {cpu / yardstick:.2f}x",
+        ]
     if figures.linear_lists:
         out.append(
             f"{figures.linear_lists * figures.segments} segments: no-op plan "
@@ -412,6 +426,7 @@ def benchmark(args: argparse.Namespace, directory: Path, say: Callable[[str], No
     # Interleaved, so that a change in machine load hits both sides of the ratio alike.
     plan_runs: list[ChildRun] = []
     gc_on: list[float] = []
+    gc_on_cpu: list[float] = []
     gc_off: list[float] = []
     for number in range(args.runs):
         run = run_cli(root, "plan", "--detailed-exitcode", "-q")
@@ -421,8 +436,10 @@ def benchmark(args: argparse.Namespace, directory: Path, say: Callable[[str], No
                 f"{run.stderr}"
             )
         plan_runs.append(run)
-        gc_on.append(time_pyyaml(texts, gc_enabled=True))
-        gc_off.append(time_pyyaml(texts, gc_enabled=False))
+        wall, cpu = time_pyyaml(texts, gc_enabled=True)
+        gc_on.append(wall)
+        gc_on_cpu.append(cpu)
+        gc_off.append(time_pyyaml(texts, gc_enabled=False)[0])
         say(
             f"run {number + 1}/{args.runs}: plan {run.seconds:.3f} s, {run.peak_mib:.1f} MiB; "
             f"PyYAML {gc_on[-1]:.3f} s (GC on), {gc_off[-1]:.3f} s (GC off)"
@@ -440,6 +457,8 @@ def benchmark(args: argparse.Namespace, directory: Path, say: Callable[[str], No
         plan_peak_mib=[run.peak_mib for run in plan_runs],
         pyyaml_gc_on_seconds=gc_on,
         pyyaml_gc_off_seconds=gc_off,
+        plan_cpu_seconds=[run.cpu_seconds for run in plan_runs],
+        pyyaml_cpu_seconds=gc_on_cpu,
         quick=args.quick,
     )
     if args.linear:
