@@ -396,7 +396,7 @@ def _matches(base: Path, pattern: str) -> Iterator[Path]:
 def _with_sources(mailing_list: MailingList, file: str, index: int) -> MailingList:
     where = ("lists", index)
     for position, segment in enumerate(mailing_list.segments):
-        segment.with_source(SourceRef(file=file, path=(*where, "segments", position)))
+        segment.with_location(file, (*where, "segments", position))
     return mailing_list.with_source(SourceRef(file=file, path=where))
 
 

@@ -175,6 +175,24 @@ class SourceRef(_Model):
     path: tuple[str | int, ...] = ()
 
 
+_NO_OPTIONS: dict[str, JSONValue] = {}
+"""The one empty ``options`` every segment without options shares (10,000 segments would
+hold 10,000 empty dicts). Never written to: the models are frozen and nothing in the
+package changes a segment's options in place (``tests/unit/test_model_memory.py``)."""
+
+
+def _no_options() -> dict[str, JSONValue]:
+    return _NO_OPTIONS
+
+
+_Where: TypeAlias = tuple[str, tuple[str | int, ...]]
+"""A declaration's file and path, as stored on the declaration (see ``Segment.source``)."""
+
+
+def _source_ref(where: _Where | None) -> SourceRef | None:
+    return None if where is None else SourceRef.model_construct(file=where[0], path=where[1])
+
+
 class FieldRule(_Model):
     """``{field: email, op: contains, value: "@gmail.com"}``"""
 
@@ -327,9 +345,9 @@ class Segment(_Model):
     renamed_from: tuple[StrictStr, ...] = ()
     match: Match = "all"
     rules: tuple[Rule, ...] = Field(min_length=1)
-    options: dict[str, JSONValue] = Field(default_factory=dict)
+    options: dict[str, JSONValue] = Field(default_factory=_no_options)
 
-    _source: SourceRef | None = PrivateAttr(default=None)
+    _source: _Where | None = PrivateAttr(default=None)
 
     @field_validator("options")
     @classmethod
@@ -339,10 +357,15 @@ class Segment(_Model):
 
     @property
     def source(self) -> SourceRef | None:
-        return self._source
+        return _source_ref(self._source)
 
     def with_source(self, source: SourceRef) -> Segment:
-        self._source = source
+        return self.with_location(source.file, source.path)
+
+    def with_location(self, file: str, path: tuple[str | int, ...]) -> Segment:
+        """Remember where the segment was declared (kept as a plain pair: 10,000 segments
+        would otherwise hold 10,000 models just for this)."""
+        self._source = (file, path)
         return self
 
 
@@ -364,14 +387,14 @@ class MailingList(_Model):
     fields: tuple[FieldDef, ...] = ()
     segments: tuple[Segment, ...] = ()
 
-    _source: SourceRef | None = PrivateAttr(default=None)
+    _source: _Where | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> SourceRef | None:
-        return self._source
+        return _source_ref(self._source)
 
     def with_source(self, source: SourceRef) -> MailingList:
-        self._source = source
+        self._source = (source.file, source.path)
         return self
 
 
@@ -447,6 +470,10 @@ class LiveField(_Model):
         return folded == self.name.casefold() or any(folded == a.casefold() for a in self.aliases)
 
 
+MAX_COUNT = 10**15
+"""A live member count is below this (a larger answer is not a count)."""
+
+
 class LiveSegment(_Model):
     """A segment as the provider reports it, already translated to canonical rules."""
 
@@ -454,13 +481,29 @@ class LiveSegment(_Model):
     name: str
     match: Match = "all"
     rules: tuple[Rule, ...] = ()
-    options: dict[str, JSONValue] = Field(default_factory=dict)
+    options: dict[str, JSONValue] = Field(default_factory=_no_options)
     managed: bool = True
     """False for a segment the provider can read but must never write (rules it cannot
     translate back, a legacy form): never updated, never deleted by ``prune`` unless named
     with ``--allow-delete``, and reported as unmanaged."""
     reason: str = ""
     """Why it is not managed, for the plan and ``import``."""
+    member_count: int | None = None
+    """How many members the platform reports the segment has now, where its answer carries
+    a count (``None``: not reported). Display only: it moves with subscriber activity and
+    lags rule changes, so it is never compared, diffed or part of a plan's fingerprint."""
+
+    @field_validator("member_count", mode="before")
+    @classmethod
+    def _count_or_unknown(cls, value: object) -> int | None:
+        """A count as platforms send it (an int, or digits as text); anything else (a
+        negative or absurd number, a float, a boolean, a structure) is not a count."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = int(text) if text.isascii() and text.isdigit() and len(text) < 16 else None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT:
+            return value
+        return None
 
 
 class LiveList(_Model):

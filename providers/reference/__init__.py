@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
@@ -132,18 +132,20 @@ class ReferenceProvider(Provider):
             return LiveState()
         names = None if scope.lists is None else sorted(scope.lists)
         with paused_gc(), store.read() as tx:
-            lists, fields, segments = tx.lists(names), tx.fields(names), tx.segments(names)
-        if scope.segments:
+            lists, fields = tx.lists(names), tx.fields(names)
             list_names = {row.id: row.name for row in lists}
-            segments = [
-                row
-                for row in segments
-                if scope.wants_segment(list_names[row.list_id], row.name, str(row.id))
-            ]
-        state = decode_state(self.target, lists, fields, segments, self.location)
+            segments: Iterable[SegmentRow] = tx.iter_segments(names)
+            if scope.segments:
+                segments = (
+                    row
+                    for row in segments
+                    if scope.wants_segment(list_names[row.list_id], row.name, str(row.id))
+                )
+            # Decoded while read, list by list: the rows' texts never all sit in memory.
+            state = decode_state(self.target, lists, fields, segments, self.location)
+        count = sum(len(live_list.segments) for live_list in state.lists)
         self.context.progress(
-            f"{self.target}: read {len(lists)} lists and {len(segments)} segments "
-            f"from {self.location}"
+            f"{self.target}: read {len(lists)} lists and {count} segments from {self.location}"
         )
         return state
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -138,25 +138,30 @@ def decode_state(
     target: str,
     lists: Sequence[ListRow],
     fields: Sequence[FieldRow],
-    segments: Sequence[SegmentRow],
+    segments: Iterable[SegmentRow],
     location: str,
 ) -> LiveState:
-    """The ``LiveState`` of these rows (fields and segments of other lists are left out)."""
+    """The ``LiveState`` of these rows (fields and segments of other lists are left out).
+
+    ``segments`` is read once, in any order; each row is decoded as it comes, so a stream
+    of rows (``Tx.iter_segments``) is never held whole."""
     fields_by_list: defaultdict[int, list[FieldRow]] = defaultdict(list)
     for field in fields:
         fields_by_list[field.list_id].append(field)
-    segments_by_list: defaultdict[int, list[SegmentRow]] = defaultdict(list)
-    for segment in segments:
-        segments_by_list[segment.list_id].append(segment)
+    names = {row.id: row.name for row in lists}
 
     decoder = _Decoder(location)
     with paused_gc():
+        decoded: defaultdict[int, list[LiveSegment]] = defaultdict(list)
+        for segment in segments:
+            if segment.list_id in names:
+                decoded[segment.list_id].append(decoder.segment(segment, names[segment.list_id]))
         built = [
             decoder.live_list(
                 target,
                 row,
                 [decoder.field(field, row.name) for field in fields_by_list[row.id]],
-                [decoder.segment(segment, row.name) for segment in segments_by_list[row.id]],
+                decoded[row.id],
             )
             for row in lists
         ]

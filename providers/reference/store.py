@@ -126,11 +126,17 @@ class Tx:
 
     def segments(self, names: Sequence[str] | None) -> list[SegmentRow]:
         """The segments of those lists, by list and name."""
+        return list(self.iter_segments(names))
+
+    def iter_segments(self, names: Sequence[str] | None) -> Iterator[SegmentRow]:
+        """The segments of those lists, by list id and name, one row at a time (10,000
+        segments' rule texts need not be in memory at once)."""
         sql = (
             f"SELECT {_SEGMENT_COLUMNS} FROM segments s "
             f"JOIN lists l ON l.id = s.list_id WHERE {_IN_SCOPE} ORDER BY s.list_id, s.name"
         )
-        return [SegmentRow(*row) for row in self._conn.execute(sql, _scope_args(names))]
+        for row in self._conn.execute(sql, _scope_args(names)):
+            yield SegmentRow(*row)
 
     def find_list(self, name: str) -> ListRow | None:
         row = self._conn.execute("SELECT id, name FROM lists WHERE name = ?", (name,)).fetchone()

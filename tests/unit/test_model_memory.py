@@ -30,3 +30,17 @@ def test_different_fields_given_keep_different_sets() -> None:
     valued = FieldRule(field="email", op="contains", value="x")
     assert bare.model_fields_set == {"field", "op"}
     assert valued.model_fields_set == {"field", "op", "value"}
+
+
+def test_segments_without_options_share_one_empty_mapping_that_stays_empty() -> None:
+    from reconciler.model import LiveSegment
+
+    first = Segment.model_validate({"name": "A", "rules": [{"field": "email", "op": "empty"}]})
+    live = LiveSegment.model_validate({"id": "1", "name": "B", "rules": []})
+    given = Segment.model_validate(
+        {"name": "C", "rules": [{"field": "email", "op": "empty"}], "options": {"x": 1}}
+    )
+    assert first.options is live.options and first.options == {}
+    assert given.options == {"x": 1} and given.options is not first.options
+    assert first.model_copy(update={"options": {"y": 2}}).options == {"y": 2}
+    assert live.options == {}
