@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, model_v
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
 from providers._http.urls import BaseUrl
+from providers._per_plan import Kept
 from reconciler.errors import ConflictError, NotFound, PlatformOwned, ProviderError
 from reconciler.model import (
     STANDARD_FIELDS,
@@ -68,6 +69,7 @@ from .api import (
     WireGroup,
     classify,
 )
+from .planned import NO_FIELDS, NO_TITLES, WRITES_RULES, PlanIndex
 from .rejections import SegmentRulesRejected, rejected
 
 __all__ = [
@@ -147,6 +149,9 @@ class CampaignMonitorSettings(BaseModel):
 
 @dataclass
 class _ListInfo:
+    """A list as last fetched. ``fields`` and ``titles`` are replaced, never changed in
+    place: plan-time answers are kept for as long as they are the same objects."""
+
     id: str
     fields: list[CustomField]
     titles: dict[str, str] = field(default_factory=dict)
@@ -167,6 +172,8 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         self._lists: dict[str, _ListInfo] = {}
         self._owned: set[str] = set()
         """Ids of system segments met (284) in this run: no longer read, so never planned."""
+        self._plan_index: Kept[PlanIndex] = Kept()
+        """The last plan checked, its changes grouped by list (``check_change``)."""
 
     # -- the provider contract -----------------------------------------------------------
 
@@ -183,13 +190,16 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         return [Problem(p.path, f"{path_text(p.path)}: {p.message}") for p in problems]
 
     def check_change(self, change: Change, planned: Plan) -> list[Problem]:
-        if change.action not in _WRITES_RULES:
+        if change.action not in WRITES_RULES:
             return []
         segment = change.declared_segment
-        earlier = _before(change, planned)
-        problems = self._title_problems(change, earlier)
-        fields = self._planned_fields(change, earlier)
-        return problems + checks.change_problems(segment, mapping.FieldIndex(fields))
+        info = self._lists.get(change.list)
+        fields, titles = (info.fields, info.titles) if info is not None else (NO_FIELDS, NO_TITLES)
+        index = self._plan_index.get((planned,), lambda: PlanIndex(planned))
+        meets = index.meets(change, fields, titles)
+        assert meets is not None  # a change that writes rules, with its declared segment
+        problems = self._title_problems(change, meets.clash)
+        return problems + checks.change_problems(segment, meets.fields)
 
     def canonical_rules(
         self, match: str, rules: tuple[Rule, ...], list_name: str
@@ -277,7 +287,13 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
                 continue
             match, rules = mapping.from_groups(item.rule_groups, index)
             segments.append(
-                LiveSegment(id=item.segment_id, name=item.title, match=match, rules=rules)
+                LiveSegment(
+                    id=item.segment_id,
+                    name=item.title,
+                    match=match,
+                    rules=rules,
+                    member_count=item.active_subscribers,
+                )
             )
         live_fields = tuple(
             LiveField(
@@ -384,54 +400,17 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
 
     # -- plan-time checks ------------------------------------------------------------------
 
-    def _planned_fields(self, change: Change, earlier: Sequence[Change]) -> list[CustomField]:
-        """The list's fields when ``change`` runs: as last fetched, plus those created by
-        the plan's earlier changes (typed as created; their Keys are not known yet)."""
-        info = self._lists.get(change.list)
-        fields = list(info.fields) if info is not None else []
-        for other in earlier:
-            if (
-                other.action is Action.CREATE_FIELD
-                and (other.target, other.list) == (change.target, change.list)
-                and other.field is not None
-                and other.field.type in DATA_TYPES
-            ):
-                declared = other.field
-                options = declared.options if declared.type in ("select", "multiselect") else ()
-                fields.append(
-                    CustomField(
-                        name=declared.name,
-                        key=f"(Key of new field {declared.name})",  # never a real RuleType
-                        data_type=DATA_TYPES[declared.type],
-                        options=options,
-                    )
-                )
-        return fields
-
-    def _title_problems(self, change: Change, earlier: Sequence[Change]) -> list[Problem]:
+    @staticmethod
+    def _title_problems(change: Change, clash: str | None) -> list[Problem]:
         """Error 275: a title another segment of the list holds when ``change`` runs
-        (compared ignoring case; earlier renames, creates and deletes counted)."""
-        info = self._lists.get(change.list)
-        titles = dict(info.titles) if info is not None else {}
-        for index, other in enumerate(earlier):
-            if (other.target, other.list) != (change.target, change.list):
-                continue
-            if other.action is Action.DELETE_SEGMENT and other.before is not None:
-                titles.pop(other.before.id, None)
-            elif other.action in _WRITES_RULES and other.after is not None:
-                ident = other.before.id if other.before is not None else f"(new {index})"
-                titles[ident] = other.after.name
-        own = change.before.id if change.before is not None else None
-        name = change.declared_segment.name
-        clash = [
-            t for ident, t in titles.items() if ident != own and t.casefold() == name.casefold()
-        ]
-        if not clash:
+        (compared ignoring case; earlier renames, creates and deletes counted:
+        ``planned.py``)."""
+        if clash is None:
             return []
         return [
             Problem(
                 ("name",),
-                f'list "{change.list}" already has a segment titled "{clash[0]}" when this '
+                f'list "{change.list}" already has a segment titled "{clash}" when this '
                 "change runs, and Campaign Monitor refuses two titles in one list that are "
                 "equal ignoring case (275): rename one of them",
             )
@@ -461,17 +440,6 @@ class CampaignMonitorProvider(HttpProvider[CampaignMonitorSettings]):
         live = mapping.from_groups(details.rule_groups, index)
         want = mapping.canonicalise(after.match, after.rules, index)
         return segment_key(*mapping.canonicalise(*live, index)) == segment_key(*want)
-
-
-_WRITES_RULES = frozenset({Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT, Action.ADD_RULE_GROUP})
-
-
-def _before(change: Change, planned: Plan) -> list[Change]:
-    """The plan's changes that run before ``change`` (apply runs them in plan order)."""
-    for index, other in enumerate(planned.changes):
-        if other is change:
-            return list(planned.changes[:index])
-    return [c for c in planned.changes if c.sort_key() < change.sort_key()]
 
 
 def _rules_call(segment: Segment, leaves: Sequence[Rule], call: Callable[[], _T]) -> _T:

@@ -85,13 +85,15 @@ class WireGroup(_Wire):
 
 
 class SegmentDetails(_Wire):
-    """One segment with its rules. ``ActiveSubscribers`` is deliberately not read: it lags
-    rule changes and moves with subscriber activity, so it must never be compared."""
+    """One segment with its rules. ``ActiveSubscribers`` is read as the segment's live
+    member count, for display only: it lags rule changes and moves with subscriber
+    activity, so it is never compared."""
 
     segment_id: str = Field(alias="SegmentID")
     list_id: str = Field(default="", alias="ListID")
     title: str = Field(alias="Title")
     rule_groups: tuple[WireGroup, ...] = Field(default=(), alias="RuleGroups")
+    active_subscribers: JSONValue = Field(default=None, alias="ActiveSubscribers")
 
 
 class ClauseResult(_Wire):

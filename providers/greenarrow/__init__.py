@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
 from providers._http.urls import BaseUrl
+from providers._per_plan import Kept
 from reconciler.errors import NotFound, ProviderError
 from reconciler.model import (
     STANDARD_FIELDS,
@@ -172,6 +173,8 @@ class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
         self._index = ListIndex()
         """Every mailing list the key can see, as last read (membership rules name them)."""
         self._remote: set[int] = set()
+        self._plan_lists: Kept[dict[str, ListIndex]] = Kept()
+        """By target: the lists read and those the last plan checked creates."""
 
     # -- the provider contract -----------------------------------------------------------
 
@@ -196,12 +199,11 @@ class GreenArrowProvider(HttpProvider[GreenArrowSettings]):
             return []
         if change.after is None:
             return []
-        created = [
-            c.list
-            for c in planned.changes
-            if c.action is Action.CREATE_LIST and c.target == change.target
-        ]
-        index = self._index.with_lists((-1 - n, name) for n, name in enumerate(created))
+        # Once per plan and lists read, not once per change (``providers._per_plan``).
+        indexes = self._plan_lists.get((planned, self._index), dict)
+        index = indexes.get(change.target)
+        if index is None:
+            index = indexes[change.target] = _planned_lists(self._index, planned, change.target)
         return _rule_problems(change.after, index)
 
     def fetch(self, scope: Scope) -> LiveState:
@@ -368,6 +370,14 @@ def _segment_id(segment: LiveSegment) -> int:
 
 def _has_membership(rules: tuple[Rule, ...]) -> bool:
     return any(isinstance(rule, MembershipRule) for _, rule in walk(rules))
+
+
+def _planned_lists(read: ListIndex, planned: Plan, target: str) -> ListIndex:
+    """The lists ``read``, and those ``planned`` creates in ``target`` (made-up ids)."""
+    created = [
+        c.list for c in planned.changes if c.action is Action.CREATE_LIST and c.target == target
+    ]
+    return read.with_lists((-1 - n, name) for n, name in enumerate(created))
 
 
 def _rule_problems(segment: Segment, index: ListIndex) -> list[Problem]:

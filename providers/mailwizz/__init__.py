@@ -37,6 +37,7 @@ from pydantic import BaseModel
 
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
+from providers._per_plan import Kept
 from reconciler.errors import NotFound, ProviderError
 from reconciler.model import (
     OPERATORS_BY_TYPE,
@@ -67,6 +68,7 @@ from .api import (
     SegmentRecord,
     SegmentSummary,
 )
+from .planned import NEW_LIST_FIELDS, NO_FIELDS, PlanIndex
 from .settings import DEFAULT_MAX_CONDITIONS, Company, MailWizzSettings
 
 __all__ = [
@@ -125,8 +127,6 @@ CAPABILITIES = Capabilities(
 ``field_types`` are the types a declared (existing) field may have; no ``create_field``:
 the API documents no call that creates list fields."""
 
-NEW_LIST_TAGS = ("EMAIL", "FNAME", "LNAME")
-"""The fields MailWizz creates with every list: what a list created by this plan has."""
 FIELD_KINDS = {"select": "Dropdown"}
 """Declared type -> the MailWizz field type to create it as (Text otherwise)."""
 
@@ -154,6 +154,8 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
         super().__init__(target, settings, context)
         self._lists: dict[str, _ListInfo] = {}
         self._operators: wire.OperatorIndex | None = None
+        self._plan_index: Kept[PlanIndex] = Kept()
+        """The last plan checked: the lists and fields it creates (``check_change``)."""
 
     # -- the provider contract -----------------------------------------------------------
 
@@ -222,7 +224,7 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
         if declared.options:
             kind += f" with the options {', '.join(declared.options)}"
         where = f'list "{change.list}"'
-        if _creates_list(change, planned):
+        if self._created(planned, change):
             where += " (apply would create the list, with only EMAIL, FNAME and LNAME)"
         return (
             f'field "{declared.name}" does not exist in {where}, and the MailWizz API has no '
@@ -230,21 +232,22 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
             f"{declared.name.strip().upper()}, as a {kind}, then plan again"
         )
 
-    def _planned_fields(self, change: Change, planned: Plan) -> list[FieldRecord]:
+    def _planned_fields(self, change: Change, planned: Plan) -> wire.FieldIndex:
         """The list's fields when ``change`` runs: those fetched (or, for a list this plan
-        creates, the ones MailWizz creates with it), plus fields the plan creates before
-        it (refused on their own: counted here so a segment is not refused twice)."""
+        creates, the ones MailWizz creates with it), plus fields the plan creates
+        (``planned.py``)."""
+        index = self._plan_index.get((planned,), lambda: PlanIndex(planned))
         info = self._lists.get(change.list)
-        if info is None and _creates_list(change, planned):
-            fields = [FieldRecord(field_id=f"new-{tag}", tag=tag) for tag in NEW_LIST_TAGS]
+        if info is None and self._created(planned, change):
+            fetched: Sequence[FieldRecord] = NEW_LIST_FIELDS
         else:
-            fields = list(self._list(change.list).fields or ())
-        fields += [
-            FieldRecord(field_id=f"planned-{n}", tag=c.declared_field.name.strip().upper())
-            for n, c in enumerate(planned.changes)
-            if c.action is Action.CREATE_FIELD and (c.target, c.list) == (self.target, change.list)
-        ]
-        return fields
+            fetched = self._list(change.list).fields or NO_FIELDS
+        return index.fields((self.target, change.list), fetched)
+
+    def _created(self, planned: Plan, change: Change) -> bool:
+        """Whether ``planned`` creates the list ``change`` belongs to."""
+        index = self._plan_index.get((planned,), lambda: PlanIndex(planned))
+        return (change.target, change.list) in index.created_lists
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -299,7 +302,13 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
         for item in details:
             match, rules = wire.from_wire(item, index, operators)
             segments.append(
-                LiveSegment(id=item.segment_uid, name=item.name, match=match, rules=rules)
+                LiveSegment(
+                    id=item.segment_uid,
+                    name=item.name,
+                    match=match,
+                    rules=rules,
+                    member_count=item.subscribers_count,
+                )
             )
         live_fields = tuple(
             LiveField(
@@ -391,13 +400,12 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
     # -- helpers ---------------------------------------------------------------------------
 
     def _translate(
-        self, segment: Segment, fields: Sequence[FieldRecord]
+        self, segment: Segment, index: wire.FieldIndex
     ) -> tuple[SegmentBody | None, str | None]:
         """The complete form to send for ``segment``, or why it cannot be sent: the one
         translation ``check_change`` and ``apply`` share."""
         try:
             compiled = mapping.compile_rules(segment.match, segment.rules)
-            index = wire.FieldIndex(fields)
             conditions, campaigns = wire.to_wire(compiled, index, self._operator_index())
         except mapping.Untranslatable as exc:
             return None, exc.reason
@@ -410,17 +418,9 @@ class MailWizzProvider(HttpProvider[MailWizzSettings]):
     def _body(self, segment: Segment, info: _ListInfo) -> SegmentBody:
         """The form to send; anything unstorable fails here, before any write (``plan``
         has refused it already, through ``check_change``)."""
-        body, problem = self._translate(segment, info.fields or ())
+        body, problem = self._translate(segment, wire.FieldIndex(info.fields or ()))
         if body is None:
             raise ProviderError(
                 f"segment {segment.name!r} cannot be written to MailWizz: {problem}"
             )
         return body
-
-
-def _creates_list(change: Change, planned: Plan) -> bool:
-    """Whether ``planned`` creates the list ``change`` belongs to."""
-    return any(
-        c.action is Action.CREATE_LIST and (c.target, c.list) == (change.target, change.list)
-        for c in planned.changes
-    )

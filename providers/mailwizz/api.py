@@ -12,8 +12,9 @@ the ``X-API-KEY`` header, set by the provider on its ``HttpClient``.
   routed, then rejected by the action).
 - Every collection read follows ``next_page`` until it is null.
 - Responses are parsed into the frozen models below at this edge. Database numbers come
-  back as strings (or sometimes numbers): every id is read as a string. ``subscribers_count``
-  and ``date_added`` are never read, so they can never be compared.
+  back as strings (or sometimes numbers): every id is read as a string. ``date_added`` is
+  never read; ``subscribers_count`` of a segment's own record is kept as its live member
+  count, shown by the plan and never compared.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class OperatorRecord(_Wire):
 
 
 class SegmentSummary(_Wire):
-    """A segment of the collection (no conditions; ``subscribers_count`` is not read)."""
+    """A segment of the collection (no conditions; its ``subscribers_count`` is read from
+    the segment's own record, which every fetch reads anyway)."""
 
     segment_uid: str
     name: str
@@ -139,12 +141,14 @@ class WireCampaignCondition(_Wire):
 
 
 class SegmentRecord(_Wire):
-    """One segment with its conditions. ``date_added`` (a localised display string) and
-    ``subscribers_count`` (a live count) are deliberately not read."""
+    """One segment with its conditions. ``date_added`` (a localised display string) is
+    deliberately not read; ``subscribers_count`` is read as the segment's live member count,
+    for display only (it moves with subscriber activity, so it is never compared)."""
 
     segment_uid: str
     name: str
     operator_match: str = "any"
+    subscribers_count: JSONValue = None
     conditions: tuple[WireCondition, ...] = ()
     campaign_conditions: tuple[WireCampaignCondition, ...] = ()
 

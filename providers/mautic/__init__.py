@@ -34,6 +34,7 @@ from providers._http import HttpClient
 from providers._http.oauth import ClientCredentialsAuth
 from providers._http.provider import HttpProvider
 from providers._http.urls import BaseUrl
+from providers._per_plan import positions as plan_positions
 from reconciler.errors import ApiError, ConflictError, NotFound, ProviderError
 from reconciler.model import (
     FieldDef,
@@ -235,8 +236,7 @@ class MauticProvider(HttpProvider[MauticSettings]):
             scoped = {c.id for c in self._categories.values()}
             world = planned.World(fields, segments, scoped)
             problems = planned.PlanCheck(world, self.target).run(planned_)
-            positions = {id(c): i for i, c in enumerate(planned_.changes)}
-            self._checked = (planned_, positions, problems)
+            self._checked = (planned_, plan_positions(planned_), problems)
         _, positions, problems = self._checked
         index = positions.get(id(change))
         if index is None:  # an equal change, not the plan's own object

@@ -152,6 +152,10 @@ class World:
         self._index: FieldIndex | None = None
         self.segments: dict[str, _Seg] = {}
         self._by_name: dict[str, set[str]] = {}
+        self._by_alias: dict[str, set[str]] = {}
+        self._place: dict[str, int] = {}
+        """Each segment's place in ``segments`` (its order), to find the first of a few."""
+        self._added = 0
         self._new = 0
         for s in segments:
             category = s.category.id if s.category is not None else None
@@ -199,14 +203,38 @@ class World:
         return f"new-{self._new}"
 
     def add(self, segment: _Seg) -> None:
+        replaced = self.segments.get(segment.id)
+        if replaced is not None:
+            self._unindex_alias(replaced)
+        else:
+            self._place[segment.id] = self._added
+            self._added += 1
         self.segments[segment.id] = segment
         self._by_name.setdefault(segment.name.casefold(), set()).add(segment.id)
+        if segment.alias is not None:
+            self._by_alias.setdefault(segment.alias, set()).add(segment.id)
 
     def remove(self, ident: str) -> _Seg | None:
         found = self.segments.pop(ident, None)
         if found is not None:
-            self._by_name.get(found.name.casefold(), set()).discard(ident)
+            self._unindex(found)
+            del self._place[ident]
         return found
+
+    def _unindex(self, segment: _Seg) -> None:
+        self._by_name.get(segment.name.casefold(), set()).discard(segment.id)
+        self._unindex_alias(segment)
+
+    def _unindex_alias(self, segment: _Seg) -> None:
+        if segment.alias is not None:
+            self._by_alias.get(segment.alias, set()).discard(segment.id)
+
+    def give_alias(self, ident: str, alias: str) -> None:
+        found = self.segments.get(ident)
+        if found is not None:
+            self._unindex_alias(found)
+            found.alias = alias
+            self._by_alias.setdefault(alias, set()).add(ident)
 
     def rename(self, ident: str, name: str) -> None:
         found = self.remove(ident)
@@ -221,6 +249,15 @@ class World:
     def users(self, ident: str) -> list[_Seg]:
         """Segments whose filters name segment ``ident``."""
         return [s for s in self.segments.values() if ident in s.refs and s.id != ident]
+
+    def all_users(self) -> dict[str, list[_Seg]]:
+        """``users`` of every segment named by a filter, in one pass (the world as it is)."""
+        found: dict[str, list[_Seg]] = {}
+        for s in self.segments.values():
+            for ident in s.refs:
+                if ident != s.id:
+                    found.setdefault(ident, []).append(s)
+        return found
 
     def reaches(self, start: frozenset[str], goal: str) -> bool:
         """Whether following filters from the segments ``start`` reaches segment ``goal``."""
@@ -237,14 +274,15 @@ class World:
         return False
 
     def taken_alias(self, alias: str, owner: str | None) -> _Seg | None:
-        return next(
-            (
-                s
-                for s in self.segments.values()
-                if s.alias == alias and s.published and s.id != owner
-            ),
-            None,
-        )
+        """The first published segment (in ``segments`` order) but ``owner`` with ``alias``."""
+        holders = [
+            ident
+            for ident in self._by_alias.get(alias, ())
+            if ident != owner and self.segments[ident].published
+        ]
+        if not holders:
+            return None
+        return self.segments[min(holders, key=self._place.__getitem__)]
 
     def generated_alias(self, name: str) -> str | None:
         """The alias Mautic would give a new segment of that name, if sure (G8)."""
@@ -407,7 +445,7 @@ class PlanCheck:
                 if isinstance(published, bool):
                     found.published = published
                 if isinstance(alias, str):
-                    found.alias = alias
+                    world.give_alias(ident, alias)
                 found.refs = refs
         return problems
 
@@ -636,6 +674,7 @@ class PlanCheck:
 
     def _after_plan(self, plan: Plan, changed: set[str]) -> None:
         world = self.world
+        users_of = world.all_users()
         for use in self._uses:
             found = world.segments.get(use.ident)
             if found is None:
@@ -653,7 +692,7 @@ class PlanCheck:
                 continue
             self._add(use.index, Problem(use.path, message))
         for index, ident, name in self._deletes:
-            users = world.users(ident)
+            users = users_of.get(ident, [])
             if users:
                 names = ", ".join(f'"{s.name}" (#{s.id})' for s in users)
                 self._add(
@@ -669,7 +708,7 @@ class PlanCheck:
         for index, ident, old in self._renames:
             readers = [
                 s
-                for s in world.users(ident)
+                for s in users_of.get(ident, [])
                 if s.scoped and s.id not in changed and s.id not in unmanaged
             ]
             if readers:

@@ -41,6 +41,7 @@ from pydantic import BaseModel
 
 from providers._http import HttpClient
 from providers._http.provider import HttpProvider
+from providers._per_plan import Kept
 from reconciler.errors import NotFound, ProviderError
 from reconciler.model import (
     FieldDef,
@@ -65,6 +66,7 @@ from . import checks, mapping, vocabulary
 from .answers import Classifier
 from .api import FieldRecord, ListRecord, OemproApi, SegmentRecord, secret_forms
 from .mapping import FieldIndex, FieldInfo, Untranslatable
+from .planned import NO_FIELDS, PlanIndex
 from .settings import OemproSettings
 
 __all__ = ["CAPABILITIES", "OemproProvider", "OemproSettings", "field_type"]
@@ -138,6 +140,14 @@ def _index(fields: Sequence[FieldRecord]) -> FieldIndex:
     return FieldIndex([FieldInfo(f.id, f.name, field_type(f)) for f in fields])
 
 
+def _planned_record(n: int, declared: FieldDef) -> FieldRecord:
+    """The field the plan's ``n``-th change creates, as it will read back (its id unknown)."""
+    kind, validation = FIELD_KINDS.get(declared.type, ("Single line", ""))
+    return FieldRecord(
+        id=f"planned-{n}", name=declared.name, field_type=kind, validation=validation
+    )
+
+
 @dataclass
 class _ListInfo:
     id: str
@@ -162,6 +172,8 @@ class OemproProvider(HttpProvider[OemproSettings]):
         self._globals: list[FieldRecord] = []
         self._operators: dict[str, str] = {}
         """Each segment's stored ``SegmentOperator``, by id (kept when rules are unchanged)."""
+        self._plan_index: Kept[PlanIndex] = Kept()
+        """The last plan checked: the fields it creates, by list (``check_change``)."""
 
     # -- the provider contract -----------------------------------------------------------
 
@@ -207,7 +219,7 @@ class OemproProvider(HttpProvider[OemproSettings]):
             return [] if problem is None else [Problem(("type",), problem)]
         if change.action not in (Action.CREATE_SEGMENT, Action.UPDATE_SEGMENT):
             return []
-        index = _index(self._planned_fields(change, planned))
+        index = self._planned_fields(change, planned)
         problems = [
             Problem(path, reason)
             for path, leaf in walk(change.declared_segment.rules)
@@ -269,6 +281,7 @@ class OemproProvider(HttpProvider[OemproSettings]):
                     rules=read.rules,
                     managed=read.managed,
                     reason=read.reason,
+                    member_count=item.subscriber_count,
                 )
             )
         live_fields = tuple(_live_field(f) for f in fields)
@@ -299,26 +312,16 @@ class OemproProvider(HttpProvider[OemproSettings]):
                 info.fields = self.api.fields(info.id)
             return info.fields
 
-    def _planned_fields(self, change: Change, planned: Plan) -> list[FieldRecord]:
+    def _planned_fields(self, change: Change, planned: Plan) -> FieldIndex:
         """The list's fields when ``change`` runs: as fetched (a list the plan creates has
-        the account's global fields), plus those earlier changes of the plan create."""
+        the account's global fields), plus those earlier changes of the plan create
+        (``planned.py``)."""
+        index = self._plan_index.get(
+            (planned,), lambda: PlanIndex(planned, self.target, _planned_record)
+        )
         info = self._lists.get(change.list)
-        fields = list(info.fields or ()) if info is not None else list(self._globals)
-        for n, earlier in enumerate(planned.changes):
-            if earlier is change:
-                break
-            same = (earlier.target, earlier.list) == (self.target, change.list)
-            if same and earlier.action is Action.CREATE_FIELD and earlier.field is not None:
-                kind, validation = FIELD_KINDS.get(earlier.field.type, ("Single line", ""))
-                fields.append(
-                    FieldRecord(
-                        id=f"planned-{n}",
-                        name=earlier.field.name,
-                        field_type=kind,
-                        validation=validation,
-                    )
-                )
-        return fields
+        fetched = (info.fields or NO_FIELDS) if info is not None else self._globals
+        return index.fields(change, fetched, _index)
 
     # -- translating -----------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ and ``ResponseFormat=JSON`` in the body, plus ``APIKey`` or ``SessionID``:
   the server may have acted.
 - Answers are parsed into the frozen records below at this edge. Ids come back as strings
   or numbers (G2, G7): every id is read as a string; ``CustomFieldID``/``FieldID`` and
-  ``TotalSegmentCount``/``TotalSegments`` are read with fallbacks; ``SubscriberCount`` is
-  never read (G6).
+  ``TotalSegmentCount``/``TotalSegments`` are read with fallbacks; ``SubscriberCount`` (asked
+  for with ``IncludeTotals``) is kept as a segment's live member count, shown by the plan
+  and never compared: it is cached and lags (G6).
 - The session id is a secret the client learns only after signing in, so every error
   leaving this module is redacted here too (``HttpClient`` takes its secrets when built).
 """
@@ -116,13 +117,15 @@ class FieldRecord(_Record):
 
 
 class SegmentRecord(_Record):
-    """A segment as ``Segments.Get`` returns it; ``SubscriberCount`` is never read (G6)."""
+    """A segment as ``Segments.Get`` returns it; ``subscriber_count`` is its cached
+    ``SubscriberCount``, for display only (G6: never compared)."""
 
     id: str
     name: str
     operator: str = ""
     rules_json: str = ""
     legacy_rules: str = ""
+    subscriber_count: JSONValue = None
 
     @field_validator("rules_json", "legacy_rules", mode="before")
     @classmethod
@@ -333,7 +336,9 @@ class OemproApi:
             "SubscriberListID": _id(list_id),
             "OrderField": "SegmentID",
             "OrderType": "ASC",
-            "IncludeTotals": False,
+            # Each segment's (cached) SubscriberCount, in this one answer: the plan shows
+            # it on updates and deletes. True is the documented default.
+            "IncludeTotals": True,
         }
         data = self.call(SEGMENTS_GET, params, read=True)
         records = [self._segment(row) for row in _rows(data, "Segments", SEGMENTS_GET)]
@@ -347,6 +352,7 @@ class OemproApi:
             "operator": item.get("SegmentOperator") or "",
             "rules_json": item.get("SegmentRulesJson"),
             "legacy_rules": item.get("SegmentRules"),
+            "subscriber_count": item.get("SubscriberCount"),
         }
         return _parse(SegmentRecord, data, row)
 
