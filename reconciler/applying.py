@@ -42,7 +42,7 @@ from typing import Literal
 from .errors import PlatformOwned, ProviderError, UnsafePlanError
 from .model import LiveState, SourceRef
 from .ordering import Ordering, order
-from .plan import Action, ApplyResult, Change, Outcome, Plan
+from .plan import Action, ApplyResult, Change, Outcome, Plan, SafetyLimit
 from .planning import Canon, segment_diff
 from .provider import Deadline, Provider
 
@@ -87,12 +87,14 @@ log = logging.getLogger("reconciler.apply")
 
 
 def check_safety(plan: Plan) -> None:
-    """Refuse (exit 3) a plan whose deletions trip a limit nobody acknowledged."""
+    """Refuse (exit 3) a plan whose deletions, or segments shrinking past ``--max-shrink``,
+    trip a limit nobody acknowledged."""
     tripped = plan.safety.tripped
     if tripped:
         reasons = "; ".join(limit.reason for limit in tripped)
+        what = "deletion" if all(isinstance(t, SafetyLimit) for t in tripped) else "segment"
         raise UnsafePlanError(
-            f"refused by a safety limit: {reasons}. Acknowledge each deletion with "
+            f"refused by a safety limit: {reasons}. Acknowledge each {what} with "
             "--allow-delete NAME, or all of them with --allow-deletes"
         )
 

@@ -14,8 +14,9 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from pydantic import ValidationError
@@ -25,7 +26,7 @@ from .applying import timed_out
 from .cli_reports import report_files, report_targets, write_reports
 from .cli_state import State, common_options, write_atomic
 from .cli_test import test_command
-from .config import unset_variables
+from .config import load_config, unset_variables
 from .errors import ConfigError, ReconcilerError
 from .plan import ApplyResult, Plan
 from .planning import SafetyPolicy
@@ -44,6 +45,10 @@ from .render import (
 from .schema import schema_document
 from .shapes import describe_capabilities
 from .yamlguard import read_text
+
+if TYPE_CHECKING:
+    from .sample import Sample
+    from .workspace import Workspace
 
 __all__ = ["cli", "main", "run"]
 
@@ -187,8 +192,18 @@ def validate(offline: bool) -> int:
     return EXIT_OK
 
 
-def _policy(allow_delete: tuple[str, ...], allow_deletes: bool) -> SafetyPolicy:
-    return SafetyPolicy(allow_delete=frozenset(allow_delete), allow_all=allow_deletes)
+def _policy(
+    allow_delete: tuple[str, ...],
+    allow_deletes: bool,
+    sample: Sample | None = None,
+    max_shrink: float | None = None,
+) -> SafetyPolicy:
+    return SafetyPolicy(
+        allow_delete=frozenset(allow_delete),
+        allow_all=allow_deletes,
+        sample=sample,
+        max_shrink=None if max_shrink is None else max_shrink / 100,
+    )
 
 
 allow_delete_options = [
@@ -196,10 +211,15 @@ allow_delete_options = [
         "--allow-delete",
         multiple=True,
         metavar="NAME",
-        help="Acknowledge deleting this segment past a safety limit (repeatable).",
+        help=(
+            "Acknowledge deleting this segment, or its shrinking past --max-shrink, past a "
+            "safety limit (repeatable)."
+        ),
     ),
     click.option(
-        "--allow-deletes", is_flag=True, help="Acknowledge every deletion past the safety limits."
+        "--allow-deletes",
+        is_flag=True,
+        help="Acknowledge every deletion (and shrinking) past the safety limits.",
     ),
 ]
 
@@ -208,6 +228,56 @@ def with_allow_delete(func: F) -> F:
     for option in reversed(allow_delete_options):
         func = option(func)
     return func
+
+
+sample_options = [
+    click.option(
+        "--sample",
+        "sample_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        metavar="FILE",
+        help=(
+            "Show each segment change's members among these sample subscribers, before "
+            "and after: a tests file (.yaml), CSV (.csv) or JSON Lines (.jsonl)."
+        ),
+    ),
+    click.option(
+        "--max-shrink",
+        type=click.FloatRange(0, 100),
+        metavar="PCT",
+        help=(
+            "Refuse (exit 3) when a segment updated would lose more than PCT % of its "
+            "sample members (needs --sample); acknowledged like deletions, with "
+            "--allow-delete NAME or --allow-deletes."
+        ),
+    ),
+]
+
+
+def with_sample(func: F) -> F:
+    for option in reversed(sample_options):
+        func = option(func)
+    return func
+
+
+def _narrowed(state: State) -> bool:
+    return bool(state.targets or state.lists)
+
+
+def _sample(
+    state: State, ws: Workspace, path: Path | None, max_shrink: float | None, narrowed: bool
+) -> Sample | None:
+    """The sample subscribers of ``--sample``, read and checked before any live read."""
+    if path is None:
+        if max_shrink is not None:
+            raise click.UsageError("--max-shrink needs --sample FILE: the members it counts")
+        return None
+    from .sample_files import load_sample_file  # only with --sample: the evaluator
+
+    # A sample may name any declared list: check it against the whole configuration.
+    # (The workspace holds it narrowed to --target/--list; reading it again is the price.)
+    whole = load_config(state.config_path) if narrowed else ws.config
+    return load_sample_file(whole, path, datetime.now(UTC).date())
 
 
 @cli.command()
@@ -232,26 +302,32 @@ def with_allow_delete(func: F) -> F:
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0 when none)."
 )
 @with_allow_delete
+@with_sample
 def plan(
     output: Path | None,
     fmt: str,
     detailed_exitcode: bool,
     allow_delete: tuple[str, ...],
     allow_deletes: bool,
+    sample_file: Path | None,
+    max_shrink: float | None,
     **files: tuple[Path, ...],
 ) -> int:
     """Read the live state and show what apply would change, rule by rule.
 
     One read of the live state makes every report: stdout in --format, and each --text,
     --json, --markdown FILE (written whole, or none if one cannot be written).
-    Exits 3 when a deletion would trip a safety limit that no --allow-delete acknowledges.
+    Exits 3 when a deletion, or a segment shrinking past --max-shrink, would trip a safety
+    limit that no --allow-delete acknowledges.
     """
     state = _state()
     wanted = report_targets([("json", output)] if output is not None else [], files)
     # The live state's digests show only in JSON (and make a saved plan checkable).
     digests = fmt == "json" or any(f == "json" for f, _ in wanted)
     with state.workspace() as ws:
-        result = ws.plan(_policy(allow_delete, allow_deletes), digests=digests)
+        sample = _sample(state, ws, sample_file, max_shrink, _narrowed(state))
+        policy = _policy(allow_delete, allow_deletes, sample, max_shrink)
+        result = ws.plan(policy, digests=digests)
     reports = [(path, render_plan(result, cast(PlanFormat, f))) for f, path in wanted]
     saved = {} if output is None else {output: _saved_note(output)}
     write_reports(reports, saved, _state().progress)
@@ -324,8 +400,14 @@ def _applied(state: State, result: ApplyResult) -> int | None:
     ),
 )
 @with_allow_delete
+@with_sample
 def apply(
-    plan_file: Path | None, auto_approve: bool, allow_delete: tuple[str, ...], allow_deletes: bool
+    plan_file: Path | None,
+    auto_approve: bool,
+    allow_delete: tuple[str, ...],
+    allow_deletes: bool,
+    sample_file: Path | None,
+    max_shrink: float | None,
 ) -> int:
     """Plan (or load PLAN_FILE), confirm, apply, then re-read to confirm convergence.
 
@@ -333,11 +415,14 @@ def apply(
     changes or safety limits differ from what is planned now (an edited file counts for
     nothing); deletions past a limit are acknowledged only by this command's flags.
     Ctrl-C lets the changes being written finish, starts no other, reports what was
-    applied, failed and not started, and exits 130.
+    applied, failed and not started, and exits 130. --max-shrink is checked on the plan
+    made now, with this command's --sample (a saved plan's impact is never trusted).
     """
     state = _state()
-    policy = _policy(allow_delete, allow_deletes)
     with state.workspace(narrow=plan_file is None) as ws:
+        narrowed = plan_file is None and _narrowed(state)
+        sample = _sample(state, ws, sample_file, max_shrink, narrowed)
+        policy = _policy(allow_delete, allow_deletes, sample, max_shrink)
         if plan_file is not None:
             saved = _read_plan(plan_file)
             stopped = _applied(state, ws.apply_saved(saved, policy))

@@ -23,9 +23,11 @@ __all__ = [
     "FORMAT_VERSION",
     "Action",
     "Change",
+    "Impact",
     "Plan",
     "SafetyLimit",
     "SafetyReport",
+    "ShrinkLimit",
     "Unmanaged",
     "fingerprint",
     "segment_digests",
@@ -62,12 +64,39 @@ class _Value(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Impact(_Value):
+    """Who a segment change moves among the sample subscribers of its list (``plan
+    --sample``): members before and after it, as the one rule evaluator decides.
+
+    Display only: made afresh by every plan, and never read back from a saved plan for a
+    decision (``apply PLAN_FILE`` plans again, with its own ``--sample``)."""
+
+    sample: int
+    """Sample subscribers of the list."""
+    before: int
+    """Members before the change (0 for a segment created)."""
+    after: int
+    """Members after it (0 for a segment deleted)."""
+    left: int = 0
+    """Members before who are not members after."""
+    joined: int = 0
+    """Members after who were not members before."""
+    undecided: int = 0
+    """Subscribers a ``native:`` rule decides, before or after (counted in neither)."""
+
+    @property
+    def lost_fraction(self) -> float:
+        """The share of the members before who leave (0 when there were none)."""
+        return self.left / self.before if self.before else 0.0
+
+
 class Change(_Value):
     """One write: the unit the applier executes and a provider's ``apply`` receives.
 
     ``before`` is the live segment (with its ``id``) for updates and deletes; ``after`` is
     the declared segment for creates and updates. For ``create_field``, ``field`` is set.
     ``diff`` holds readable rule-level lines (``+ rule``, ``- rule``, ``~ name: a -> b``).
+    ``impact`` (``plan --sample``) is display only, never part of what a change does.
     """
 
     action: Action
@@ -79,6 +108,7 @@ class Change(_Value):
     field: FieldDef | None = None
     diff: tuple[str, ...] = ()
     source: SourceRef | None = None
+    impact: Impact | None = None
 
     @property
     def symbol(self) -> str:
@@ -138,14 +168,33 @@ class SafetyLimit(_Value):
     acknowledged: bool = False
 
 
+class ShrinkLimit(_Value):
+    """One segment that would lose more of its sample members than ``--max-shrink``."""
+
+    target: str
+    list: str
+    segment: str
+    before: int
+    """Its sample members before the change."""
+    lost: int
+    """How many of them it would lose."""
+    reason: str
+    acknowledged: bool = False
+
+
 class SafetyReport(_Value):
     max_delete_fraction: float = 0.3
     min_segments_for_fraction: int = 10
     limits: tuple[SafetyLimit, ...] = ()
+    max_shrink_fraction: float | None = None
+    """``--max-shrink`` as a fraction; None (left out of the document) when not given."""
+    shrink_limits: tuple[ShrinkLimit, ...] | None = None
+    """The segments past ``--max-shrink``; None (left out) when it was not given."""
 
     @property
-    def tripped(self) -> tuple[SafetyLimit, ...]:
-        return tuple(limit for limit in self.limits if not limit.acknowledged)
+    def tripped(self) -> tuple[SafetyLimit | ShrinkLimit, ...]:
+        found: list[SafetyLimit | ShrinkLimit] = [*self.limits, *(self.shrink_limits or ())]
+        return tuple(limit for limit in found if not limit.acknowledged)
 
 
 class Plan(_Value):
@@ -200,6 +249,11 @@ def _digest(data: JSONValue) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_NOT_DIGESTED = {"member_count"}
+"""What moves on its own in a live segment (its member count): never part of a digest, so
+subscriber activity never makes a saved plan stale."""
+
+
 def segment_digests(
     live: LiveState, hidden: Callable[[LiveList, LiveSegment], bool] | None = None
 ) -> dict[str, str]:
@@ -217,7 +271,7 @@ def segment_digests(
         for segment in live_list.segments:
             if hidden is not None and hidden(live_list, segment):
                 continue
-            data = segment.model_dump_json(by_alias=True).encode()
+            data = segment.model_dump_json(by_alias=True, exclude=_NOT_DIGESTED).encode()
             digests[f"{prefix}/{segment.name}#{segment.id}"] = hashlib.sha256(data).hexdigest()[:16]
     return digests
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import rules
 from .errors import ConflictError
@@ -42,6 +42,9 @@ from .plan import (
 from .provider import Capabilities
 from .shapes import to_cnf
 
+if TYPE_CHECKING:
+    from .sample import Sample
+
 __all__ = [
     "Canon",
     "SafetyPolicy",
@@ -69,12 +72,23 @@ class Canon(Protocol):
 @dataclass(frozen=True)
 class SafetyPolicy:
     """Deletion limits: more than ``max_fraction`` of a list's segments (once it has
-    ``min_segments`` or more), or leaving a list empty, needs acknowledgement."""
+    ``min_segments`` or more), or leaving a list empty, needs acknowledgement.
+
+    With a ``sample`` (``--sample``), each segment change carries its impact on the sample
+    subscribers of its list; with ``max_shrink`` too (``--max-shrink``, a fraction), a
+    segment updated so that it loses more than that share of its sample members needs the
+    same acknowledgement as a deletion (``allow_delete`` naming it, or ``allow_all``)."""
 
     max_fraction: float = 0.3
     min_segments: int = 10
     allow_delete: frozenset[str] = frozenset()
     allow_all: bool = False
+    sample: Sample | None = None
+    max_shrink: float | None = None
+
+    def acknowledges(self, name: str) -> bool:
+        """Whether a segment past a limit is acknowledged (by name, or all of them)."""
+        return self.allow_all or name in self.allow_delete
 
 
 @dataclass
@@ -411,18 +425,42 @@ def plan(
         if limit is not None:
             limits.append(limit)
     found = live_digests(config, live) if digests else {}
+    ordered = _membership_first(sorted(changes, key=Change.sort_key))
+    safety = SafetyReport(
+        max_delete_fraction=policy.max_fraction,
+        min_segments_for_fraction=policy.min_segments,
+        limits=tuple(limits),
+    )
+    if policy.sample is not None:
+        ordered, safety = _sampled(config, ordered, safety, policy)
     return Plan(
-        changes=_membership_first(sorted(changes, key=Change.sort_key)),
+        changes=ordered,
         unmanaged=tuple(unmanaged),
-        safety=SafetyReport(
-            max_delete_fraction=policy.max_fraction,
-            min_segments_for_fraction=policy.min_segments,
-            limits=tuple(limits),
-        ),
+        safety=safety,
         fingerprint=fingerprint(found) if digests else "",
         live_digests=found,
         scope={target: tuple(names) for target, names in scope.items()},
     )
+
+
+def _sampled(
+    config: Config, changes: tuple[Change, ...], safety: SafetyReport, policy: SafetyPolicy
+) -> tuple[tuple[Change, ...], SafetyReport]:
+    """The changes with their impact on ``policy.sample``, and the ``--max-shrink`` limits
+    they trip. Imported here: a plan without a sample never loads the evaluator."""
+    from .impact import shrink_limits, with_impact
+
+    assert policy.sample is not None
+    lists = {(_target_of(item, config), item.name): item for item in config.lists}
+    changes = with_impact(changes, policy.sample, lists)
+    if policy.max_shrink is not None:
+        safety = safety.model_copy(
+            update={
+                "max_shrink_fraction": policy.max_shrink,
+                "shrink_limits": shrink_limits(changes, policy.max_shrink, policy.acknowledges),
+            }
+        )
+    return changes, safety
 
 
 def _references(change: Change) -> set[str]:
@@ -462,15 +500,20 @@ def acknowledge(current: Plan, policy: SafetyPolicy) -> Plan:
         limit.model_copy(
             update={
                 "acknowledged": limit.acknowledged
-                or policy.allow_all
-                or all(n in policy.allow_delete for n in limit.deletes)
+                or all(policy.acknowledges(n) for n in limit.deletes)
             }
         )
         for limit in current.safety.limits
     )
-    return current.model_copy(
-        update={"safety": current.safety.model_copy(update={"limits": limits})}
-    )
+    update: dict[str, object] = {"limits": limits}
+    if current.safety.shrink_limits is not None:
+        update["shrink_limits"] = tuple(
+            limit.model_copy(
+                update={"acknowledged": limit.acknowledged or policy.acknowledges(limit.segment)}
+            )
+            for limit in current.safety.shrink_limits
+        )
+    return current.model_copy(update={"safety": current.safety.model_copy(update=update)})
 
 
 def detect_drift(config: Config, live: LiveState, providers: Mapping[str, Canon]) -> DriftReport:
@@ -516,6 +559,16 @@ def _change_key(change: Change) -> str:
     return f"{change.action.value} {change.target}/{change.list}" + (f"/{name}" if name else "")
 
 
+_NOT_COMPARED: dict[str, Any] = {
+    "source": True,
+    "impact": True,
+    "before": {"member_count"},
+}
+"""What a saved plan may hold differently from the plan made now and still be the same
+plan: where its declarations were, and what it showed (impact on a sample, live member
+counts), which is display only and never trusted."""
+
+
 def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
     """How a saved plan differs from the plan made now (changes and safety limits, not the
     acknowledgements): empty when applying ``fresh`` does exactly what ``saved`` says."""
@@ -523,7 +576,7 @@ def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
     def changes(p: Plan) -> dict[str, list[object]]:
         found: dict[str, list[object]] = {}
         for change in p.changes:
-            data = change.model_dump(mode="json", exclude={"source"})
+            data = change.model_dump(mode="json", exclude=_NOT_COMPARED)
             found.setdefault(_change_key(change), []).append(data)
         return found
 

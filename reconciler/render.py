@@ -22,14 +22,24 @@ import shlex
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import click
 
 from . import rules
 from .model import FIELD_OPERATORS, FIELD_TYPES, STANDARD_FIELDS, JSONValue, LiveSegment, Segment
-from .plan import Action, ApplyResult, Change, DriftItem, DriftReport, Plan, SafetyLimit
+from .plan import (
+    Action,
+    ApplyResult,
+    Change,
+    DriftItem,
+    DriftReport,
+    Impact,
+    Plan,
+    SafetyLimit,
+    ShrinkLimit,
+)
 from .provider import Capabilities
 
 __all__ = [
@@ -98,6 +108,9 @@ class _Entry:
     details: tuple[str, ...]
     row: tuple[str, ...]
     note: str = ""
+    measures: tuple[str, str] = ("", "")
+    """A segment change's members on the sample (``412 → 97 (-76 %)``) and live count
+    (``12,345``), each empty when not known."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +188,61 @@ def _entry(
 def _change_entry(change: Change) -> _Entry:
     item = change.segment or (f"field {change.field.name}" if change.field else "")
     row = (change.action.value, change.target, change.list, item)
-    return _entry(change.symbol, _title(change), _details(change), row)
+    entry = _entry(change.symbol, _title(change), _details(change), row)
+    measures = (_sample_text(change.impact), _live_count(change))
+    return entry if measures == ("", "") else replace(entry, measures=measures)
+
+
+def _sample_text(impact: Impact | None) -> str:
+    """``412 → 97 (-76 %)``, with who moves when the counts alone hide it and how many a
+    ``native:`` rule decides."""
+    if impact is None:
+        return ""
+    text = f"{impact.before:,} → {impact.after:,}"
+    if impact.before:
+        text += f" ({_change_percent(impact.before, impact.after)} %)"
+    if impact.left and impact.joined:
+        text += f", {impact.left:,} leave, {impact.joined:,} join"
+    if impact.undecided:
+        text += f", {impact.undecided:,} undecided"
+    return text
+
+
+def _change_percent(before: int, after: int) -> str:
+    """``-76``, ``+12``, ``0``: whole percents, one decimal near 0 and 100 % (so that only
+    a segment left with nobody shows ``-100``)."""
+    share = 100 * (after - before) / before
+    if not share:
+        return "0"
+    sign = "-" if share < 0 else "+"
+    size = abs(share)
+    if size < 0.1:
+        return f"{sign}<0.1"
+    if size < 1:
+        return f"{sign}{round(size, 1):g}"
+    if 99 < size < 100:
+        return f"{sign}{min(round(size, 1), 99.9):g}"
+    return f"{sign}{round(size):,}"
+
+
+_LIVE_COUNTED = frozenset({Action.UPDATE_SEGMENT, Action.ADD_RULE_GROUP, Action.DELETE_SEGMENT})
+
+
+def _live_count(change: Change) -> str:
+    """The platform's member count of a segment updated or deleted (``12,345``)."""
+    if change.action not in _LIVE_COUNTED or change.before is None:
+        return ""
+    count = change.before.member_count
+    return "" if count is None else f"{count:,}"
+
+
+def _measures_text(measures: tuple[str, str]) -> str:
+    """``  sample: 412 → 97 (-76 %); 12,345 members now`` after a change's header."""
+    sample, live = measures
+    parts = [f"sample: {sample}"] if sample else []
+    if live:
+        parts.append(f"{live} {'member' if live == '1' else 'members'} now")
+    return "  " + "; ".join(parts) if parts else ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +252,14 @@ class _Safety:
     tripped: bool
     reason: str
     advice: tuple[str, ...]
+
+
+def _shrink_safety(limit: ShrinkLimit) -> _Safety:
+    reason = printable(limit.reason.rstrip(".") + ".")
+    if limit.acknowledged:
+        return _Safety(False, reason, ())
+    flag = printable(f"--allow-delete {shlex.quote(limit.segment)}")
+    return _Safety(True, reason, (f"Acknowledge with {flag}, or all with --allow-deletes.",))
 
 
 def _safety(limit: SafetyLimit) -> _Safety:
@@ -219,6 +294,7 @@ def _plan_view(plan: Plan) -> _PlanView:
     )
     summary = NO_CHANGES if plan.is_empty else PLAN_SUMMARY.format(**plan.summary())
     safety = tuple(_safety(limit) for limit in plan.safety.limits)
+    safety += tuple(_shrink_safety(limit) for limit in plan.safety.shrink_limits or ())
     return _PlanView(_grouped(keyed), unmanaged, safety, summary)
 
 
@@ -260,7 +336,8 @@ def _text_groups(groups: Sequence[_Group], color: bool) -> list[str]:
         for entry in group.entries:
             note = f": {entry.note}" if entry.note else ""
             symbol = _paint(entry.symbol, entry.symbol, color)
-            lines.append(f"  {symbol} {_bold(entry.title, color)}{note}")
+            measures = _measures_text(entry.measures)
+            lines.append(f"  {symbol} {_bold(entry.title, color)}{note}{measures}")
             lines.extend(f"      {_paint(line, line[:1], color)}" for line in entry.details)
         lines.append("")
     return lines
@@ -324,11 +401,23 @@ def _md_details(groups: Sequence[_Group]) -> list[str]:
     return lines
 
 
+def _md_changes(entries: Sequence[_Entry]) -> list[str]:
+    """The table of changes; with a sample or live counts, a column for each shown."""
+    headers = ["action", "target", "list", "segment"]
+    shown = [any(entry.measures[i] for entry in entries) for i in range(2)]
+    headers += [name for name, on in zip(("sample", "members now"), shown, strict=True) if on]
+    rows = (
+        (*entry.row, *(cell for cell, on in zip(entry.measures, shown, strict=True) if on))
+        for entry in entries
+    )
+    return _md_table(headers, rows)
+
+
 def _plan_markdown(view: _PlanView) -> str:
     lines = ["### Reconciler plan", "", f"**{_md(view.summary)}**"]
     entries = [entry for group in view.groups for entry in group.entries]
     if entries:
-        lines += ["", *_md_table(("action", "target", "list", "segment"), (e.row for e in entries))]
+        lines += ["", *_md_changes(entries)]
         lines += _md_details(view.groups)
     if view.unmanaged:
         lines += [

@@ -770,7 +770,7 @@ def test_oempro_g11_segments_are_asked_for_and_kept_in_id_order(
     assert (asked["OrderField"], asked["OrderType"], asked["IncludeTotals"]) == (
         "SegmentID",
         "ASC",
-        "false",
+        "true",
     )
 
 

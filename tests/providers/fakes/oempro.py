@@ -357,6 +357,8 @@ class FakeOempro:
         if str(body.get("OrderType") or "DESC").upper() == "DESC":  # the default (G11)
             found.reverse()
         rows = [self._segment_row(s) for s in found]
+        if str(body.get("IncludeTotals", "true")).lower() not in ("true", "1"):
+            rows = [{k: v for k, v in row.items() if k != "SubscriberCount"} for row in rows]
         return _ok({self.total_key: len(rows), "Segments": rows})
 
     def _segment_row(self, segment: dict[str, Any]) -> dict[str, Any]:
