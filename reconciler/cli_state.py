@@ -192,13 +192,17 @@ class State:
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
         # Third-party debug lines can carry headers; only our own loggers go verbose.
-        for noisy in ("httpx", "httpcore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        noisy = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+        levels = [logger.level for logger in noisy]
+        for logger in noisy:
+            logger.setLevel(logging.WARNING)
         try:
             yield
         finally:
             root.removeHandler(handler)
             root.setLevel(level)
+            for logger, before in zip(noisy, levels, strict=True):
+                logger.setLevel(before)  # as found: the process may go on (tests, library use)
 
     @contextmanager
     def _workspace(self, narrow: bool, offline: bool, tests: bool) -> Iterator[Workspace]:

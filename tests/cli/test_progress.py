@@ -200,3 +200,20 @@ def test_term_dumb_gets_log_lines_not_a_bar(
     stderr = _plan(project, terminal=True)
     assert "\r" not in stderr and "\x1b" not in stderr
     assert "Reading segments: 50/50 done in 10s\n" in stderr
+
+
+def test_verbose_leaves_the_http_loggers_as_it_found_them(project: Project) -> None:
+    """``-v`` quiets httpx's own debug lines (they can carry headers) for its run only: a
+    process that goes on (a test run, a library user) keeps its logging as it was."""
+    import logging
+
+    project.write("lists:\n  - name: News\n    segments:\n" + segments_yaml("A"))
+    httpx_logger = logging.getLogger("httpx")
+    before = httpx_logger.level
+    httpx_logger.setLevel(logging.DEBUG)
+    try:
+        result = project.run("plan", "-v")
+        assert result.exit_code == 0, result.output
+        assert httpx_logger.level == logging.DEBUG
+    finally:
+        httpx_logger.setLevel(before)
