@@ -360,3 +360,50 @@ def test_documents_name_no_local_paths(path: Path) -> None:
     text = _read(path)
     for marker in ("/tmp/", "/work/", "/home/", "/root/", "/Users/"):
         assert marker not in text, f"{_name(path)} names {marker}"
+
+
+# -- benchmarks and the documented defaults -----------------------------------------------
+
+BENCHMARKS = ROOT / "tests" / "benchmarks"
+BENCHMARKS_README = BENCHMARKS / "README.md"
+PERFORMANCE = DOCS / "performance.md"
+SCRIPT_NAME = re.compile(r"tests/benchmarks/(\w+\.py)")
+
+
+@pytest.mark.parametrize("path", [*DOCUMENTS, BENCHMARKS_README, ROOT / ".ci" / "run"], ids=_name)
+def test_benchmark_scripts_named_exist(path: Path) -> None:
+    missing = sorted(
+        {name for name in SCRIPT_NAME.findall(_read(path)) if not (BENCHMARKS / name).is_file()}
+    )
+    assert not missing, f"{_name(path)} names benchmark scripts that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("bench_*.py")))
+def test_benchmark_is_documented_and_run_by_ci(script: str) -> None:
+    assert f"`{script}`" in _read(BENCHMARKS_README), f"{script}: not in tests/benchmarks/README.md"
+    assert f"tests/benchmarks/{script}" in _read(PERFORMANCE), (
+        f"{script}: no command in performance.md"
+    )
+    assert f"python tests/benchmarks/{script} --quick\n" in CI_SCRIPT, (
+        f"{script}: not run by .ci/run"
+    )
+
+
+def test_documented_default_concurrency_is_the_code_s() -> None:
+    """Every "`max_concurrency` ... (default N)" in the README and docs/ says the default
+    the applier and the HTTP client use."""
+    from providers._http.client import DEFAULT_CONCURRENCY as HTTP_DEFAULT
+    from reconciler.applying import DEFAULT_CONCURRENCY
+
+    assert HTTP_DEFAULT == DEFAULT_CONCURRENCY
+    said = [
+        (_name(path), int(number))
+        for path in DOCUMENTS
+        for number in re.findall(
+            r"max_concurrency\W[^.]{0,80}?defaults?(?: to)?\W{0,3}(\d+)",
+            " ".join(_read(path).split()),
+        )
+    ]
+    assert len(said) >= 5, said
+    wrong = [(name, number) for name, number in said if number != DEFAULT_CONCURRENCY]
+    assert not wrong, f"the default max_concurrency is {DEFAULT_CONCURRENCY}: {wrong}"
