@@ -130,3 +130,38 @@ def test_hook_runs_only_when_a_yaml_file_changes(precommit: Run) -> None:
     assert "(no files to check)Skipped" in skipped.stdout
     ran = precommit(["broken"], "--files", "quickstart/lists/vip.yaml")
     assert ran.returncode == 1, "any YAML file may be part of the configuration"
+
+
+def test_try_repo_validates_the_quickstart(tmp_path: Path) -> None:
+    """``pre-commit try-repo``, as a user first tries the hook: on the quickstart, kept as a
+    repository of its own (the hook validates the reconciler.yaml at the repository's root).
+    try-repo builds the hook's environment afresh in a store of its own, so this costs one
+    more install of the project (about 10 to 15 seconds)."""
+    hook, _ = _hook_repository(tmp_path / "hook")
+    user = tmp_path / "user"
+    shutil.copytree(ROOT / "examples" / "quickstart", user, ignore=shutil.ignore_patterns(".*"))
+    _git(user, "init", "-q")
+    _git(user, "add", "-A")
+    (tmp_path / "home").mkdir(exist_ok=True)
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PRE_COMMIT", "PIP_"))},
+        "HOME": str(tmp_path / "home"),
+        "PRE_COMMIT_HOME": str(tmp_path / "store"),
+        "PIP_NO_COMPILE": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pre_commit", "try-repo", str(hook), "reconciler-validate"),
+            *("--all-files", "--verbose", "--color", "never"),
+        ],
+        cwd=user,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout
+    assert "Configuration is valid: 2 list(s)" in result.stdout
