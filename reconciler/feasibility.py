@@ -91,9 +91,12 @@ def _field_problems(
         live_field = next((f for f in live_fields if f.answers_to(field.name)), None)
         if live_field is None:
             continue
+        stored_as = capabilities.stores_as.get(field.type, field.type)
+        differ = field.options and set(field.options) != set(live_field.options)
+        if stored_as == live_field.type and not differ:
+            continue  # the common case: no message, so no search for the rules using it
         used = _users(item, live_field, field)
         uses = f"; used by {', '.join(used)}" if used else ""
-        stored_as = capabilities.stores_as.get(field.type, field.type)
         if stored_as != live_field.type:
             message = (
                 f'field "{field.name}" is declared {field.type} but the live field '
@@ -103,7 +106,7 @@ def _field_problems(
             )
             errors.append(error_at(item.source, ("fields", index, "type"), message))
             continue
-        if field.options and set(field.options) != set(live_field.options):
+        if differ:
             message = (
                 f'field "{field.name}" is declared with options {list(field.options)} but the '
                 f"live field has {list(live_field.options)}{uses}; options of an existing "

@@ -20,7 +20,7 @@ from . import shapes
 from .config import Unset, locate_source, root_file, segment_test_files, sorted_errors
 from .errormap import did_you_mean, translate
 from .errors import ConfigError, ConfigErrors, ReconcilerError
-from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, Rule, SourceRef
+from .model import STANDARD_FIELDS, Config, FieldRule, MailingList, Rule, Segment, SourceRef
 from .plan import Action
 from .provider import Capabilities, Provider
 from .rules import leaves, walk
@@ -284,16 +284,16 @@ def _check_segment_names(
     """Unique names, under the platform's comparison (``norm``: exact, or casefold)."""
     errors = []
     names = {norm(segment.name) for segment in mailing_list.segments}
-    first: dict[str, tuple[str, SourceRef | None]] = {}
+    first: dict[str, Segment] = {}
     claimed: dict[str, str] = {}
     for segment in mailing_list.segments:
         name = norm(segment.name)
         if name in first:
-            other, source = first[name]
+            other = first[name].name
             same = "" if other == segment.name else f' (same as "{other}" ignoring case)'
             message = f'duplicate segment "{segment.name}" in list "{mailing_list.name}"{same}'
-            errors.append(_error(segment.source, ("name",), message + _first(source)))
-        first.setdefault(name, (segment.name, segment.source))
+            errors.append(_error(segment.source, ("name",), message + _first(first[name].source)))
+        first.setdefault(name, segment)
         for index, old in enumerate(segment.renamed_from):
             message = ""
             if norm(old) in names and norm(old) != name:
