@@ -16,6 +16,8 @@ PROVIDER_MAY_USE = {
     "reconciler.plan",
     "reconciler.provider",
     "reconciler.rules",
+    "reconciler.sample",  # sample subscribers and who a segment selects (reference counts)
+    "reconciler.sample_files",  # the loader of plan --sample files (reference counts)
     "reconciler.shapes",
 }
 LEAVES = {"errors", "model"}

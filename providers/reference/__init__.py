@@ -21,6 +21,10 @@ next plan shows them again.
 The store is created by the first ``apply`` that writes, with its directory; ``fetch``
 (``plan``, ``drift``, ``import``) never creates anything: a missing file reads as an empty
 target, with a note saying where ``apply`` will create it, so a mistyped ``path:`` shows.
+
+The store keeps no subscribers. The optional ``subscribers:`` setting names a sample file
+standing for the members of its lists; then ``fetch`` gives every segment its exact
+``member_count`` (``counts.py``, imported only when the setting is given).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from pydantic_core import to_jsonable_python
@@ -60,25 +65,52 @@ from .columns import field_options, segment_columns
 from .decoding import decode_segment, decode_state
 from .store import ListRow, SegmentRow, Store, Tx
 
+if TYPE_CHECKING:
+    from .counts import MemberCounts
+
 __all__ = ["ReferenceProvider", "ReferenceSettings"]
 
 MEMORY = ":memory:"
 
 
+def utc_today() -> date:
+    """The day CSV and JSON Lines subscribers are evaluated against (a tests file gives
+    its own ``now``)."""
+    return datetime.now(UTC).date()
+
+
 class ReferenceSettings(BaseModel):
-    """Target settings: ``path`` of the SQLite file, relative to the root config file."""
+    """Target settings: ``path`` of the SQLite file and, optionally, ``subscribers``: a
+    sample file (tests YAML, CSV or JSON Lines) standing for the members of the store's
+    lists. Both are relative to the root config file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: StrictStr = Field(default=".reconciler/state.db", min_length=1)
+    subscribers: StrictStr | None = Field(default=None, min_length=1)
 
-    @field_validator("path")
+    @field_validator("path", "subscribers")
     @classmethod
-    def _expandable(cls, value: str) -> str:
+    def _expandable(cls, value: str | None) -> str | None:
         try:
-            Path(value).expanduser()
+            Path(value or "").expanduser()
         except RuntimeError:  # "~name" of a user that does not exist here
             raise ValueError("the home directory this path starts from is unknown") from None
+        return value
+
+    @field_validator("subscribers")
+    @classmethod
+    def _sample_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from reconciler.sample_files import SUFFIXES  # only when given: it brings the evaluator
+
+        if Path(value).suffix.lower() not in SUFFIXES:
+            *most, last = sorted(SUFFIXES)
+            raise ValueError(
+                f"the subscribers file must be named {', '.join(most)} or {last} (a tests "
+                "file, CSV or JSON Lines, as plan --sample reads)"
+            )
         return value
 
 
@@ -120,12 +152,16 @@ class ReferenceProvider(Provider):
         self.location = _resolve(settings.path, context.base_dir)
         self._store: Store | None = None
         self._open_lock = threading.Lock()
+        self._counts: MemberCounts | None = None
+        self.today: Callable[[], date] = utc_today
+        """The day CSV and JSON Lines subscribers are evaluated against (tests replace it)."""
 
     # -- the provider contract -------------------------------------------------------
 
     def fetch(self, scope: Scope) -> LiveState:
         """The lists in scope; of a list named in ``scope.segments`` only the segments
         asked for (they are left out of the SQL rows before any JSON is decoded)."""
+        counts = self._member_counts()
         store = self._existing_store()
         if store is None:
             self.context.progress(self._missing_note())
@@ -143,6 +179,12 @@ class ReferenceProvider(Provider):
                 )
             # Decoded while read, list by list: the rows' texts never all sit in memory.
             state = decode_state(self.target, lists, fields, segments, self.location)
+            holds = state.lists
+            if counts is not None and names is not None:  # the file may name any stored list
+                every = tx.lists(None), tx.fields(None), ()
+                holds = decode_state(self.target, *every, self.location).lists
+        if counts is not None:
+            state = counts.counted(state, holds, self.today(), self.context)
         count = sum(len(live_list.segments) for live_list in state.lists)
         self.context.progress(
             f"{self.target}: read {len(lists)} lists and {count} segments from {self.location}"
@@ -240,6 +282,20 @@ class ReferenceProvider(Provider):
                     _make_parent(Path(self.location))
                 self._store = Store.open(self.location, create=True)
             return self._store
+
+    def _member_counts(self) -> MemberCounts | None:
+        """The ``subscribers`` file's counts (``None`` without the setting: then nothing
+        of the evaluator is imported); its file must exist."""
+        setting = settings_as(self.settings, ReferenceSettings).subscribers
+        if setting is None:
+            return None
+        if self._counts is None:
+            from .counts import MemberCounts
+
+            path = Path(_resolve(setting, self.context.base_dir))
+            self._counts = MemberCounts(self.target, setting, path)
+        self._counts.check()
+        return self._counts
 
     def _missing_note(self) -> str:
         configured = settings_as(self.settings, ReferenceSettings).path
