@@ -30,6 +30,7 @@ from .errormap import describe, did_you_mean, translate
 from .errors import ConfigError, ConfigErrors
 from .model import Config, MailingList, SourceRef, TargetConfig
 from .provider import paused_gc
+from .sharing import SharedRules
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -135,6 +136,7 @@ class _Loader:
         self.errors: list[ConfigError] = []
         self.seen: set[str] = set()
         self.lists: list[MailingList] = []
+        self._shared = SharedRules()
 
     def read(self, path: Path) -> yamlio.Loaded | None:
         self.seen.add(os.path.realpath(path))
@@ -217,14 +219,35 @@ class _Loader:
             return
         for index, item in enumerate(data):
             try:
-                mailing_list = _LIST.validate_python(item)
-            except ValidationError as exc:
-                where = ("lists", index)
-                self.errors += translate(
-                    exc.errors(), data=item, file=loaded.file, root=MailingList, prefix=where
-                )
-                continue
+                mailing_list = _LIST.validate_python(self.shared_rules(item))
+            except ValidationError:
+                # Validated again as written, so the errors are those of the list itself
+                # (a rule that fails is never shared, so both refuse the same list).
+                try:
+                    mailing_list = _LIST.validate_python(item)
+                except ValidationError as exc:
+                    where = ("lists", index)
+                    self.errors += translate(
+                        exc.errors(), data=item, file=loaded.file, root=MailingList, prefix=where
+                    )
+                    continue
             self.lists.append(_with_sources(mailing_list, loaded.file, index))
+
+    def shared_rules(self, item: object) -> object:
+        """``item`` (a list as parsed) with the rules of its segments shared
+        (``sharing.py``), copied where they are replaced: ``item`` itself is left as it is."""
+        if type(item) is not dict or type(segments := item.get("segments")) is not list:
+            return item
+        rules = self._shared.rules
+        return {
+            **item,
+            "segments": [
+                {**segment, "rules": rules(segment["rules"])}
+                if type(segment) is dict and "rules" in segment
+                else segment
+                for segment in segments
+            ],
+        }
 
     def included(
         self, root: Path, loaded: yamlio.Loaded, key: str = "include"

@@ -125,6 +125,21 @@ class Scope:
 
     lists: frozenset[str] | None = None
     segments: Mapping[str, frozenset[str]] | None = None
+    expected: Mapping[str, Mapping[str, Segment]] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+    """A hint, for speed: per list name, the declared segments by name. A provider whose
+    stored form of a segment is exactly what applying its declaration writes may give the
+    declaration's own rules and options for it without decoding them, as long as the
+    result equals a full read. ``plan`` and ``drift`` pass it; the convergence check
+    after ``apply`` never does, since it is there to catch a read-back that differs."""
+
+    def expected_segment(self, list_name: str, name: object) -> Segment | None:
+        """The declared segment ``name`` of ``list_name`` in the hint, if any."""
+        if self.expected is None:
+            return None
+        declared = self.expected.get(list_name)
+        return None if declared is None or type(name) is not str else declared.get(name)
 
     def includes(self, name: str) -> bool:
         return self.lists is None or name in self.lists

@@ -25,7 +25,7 @@ from .applying import DEFAULT_CONCURRENCY, applied, apply_plan, check_safety, un
 from .config import load_config, locate_source, sorted_errors
 from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
 from .feasibility import plan_problems
-from .model import Config, LiveField, LiveList, LiveState
+from .model import Config, LiveField, LiveList, LiveState, Segment
 from .plan import ApplyResult, Change, DriftReport, Plan
 from .planning import (
     SafetyPolicy,
@@ -136,9 +136,19 @@ class Workspace:
         return {target: tuple(names) for target, names in found.items()}
 
     def fetch(self, scope: Mapping[str, Sequence[str]] | None = None) -> LiveState:
-        """The live state of every list in scope, across targets."""
+        """The live state of every list in scope, across targets. Each target's scope
+        carries the declared segments of its lists as a hint (``Scope.expected``)."""
         names = scope if scope is not None else self.scope
-        return self.read({target: Scope(frozenset(lists)) for target, lists in names.items()})
+        declared: dict[str, dict[str, dict[str, Segment]]] = {}
+        for item in self.config.lists:
+            by_name = {segment.name: segment for segment in item.segments}
+            declared.setdefault(item.target or "", {})[item.name] = by_name
+        return self.read(
+            {
+                target: Scope(frozenset(lists), expected=declared.get(target, {}))
+                for target, lists in names.items()
+            }
+        )
 
     def read(self, scopes: Mapping[str, Scope]) -> LiveState:
         """What each target holds within its scope, merged in the order given; several

@@ -19,6 +19,7 @@ PROVIDER_MAY_USE = {
     "reconciler.sample",  # sample subscribers and who a segment selects (reference counts)
     "reconciler.sample_files",  # the loader of plan --sample files (reference counts)
     "reconciler.shapes",
+    "reconciler.sharing",  # identical rules validated once (the reference decoder)
 }
 LEAVES = {"errors", "model"}
 

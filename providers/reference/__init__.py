@@ -178,7 +178,7 @@ class ReferenceProvider(Provider):
                     if scope.wants_segment(list_names[row.list_id], row.name, str(row.id))
                 )
             # Decoded while read, list by list: the rows' texts never all sit in memory.
-            state = decode_state(self.target, lists, fields, segments, self.location)
+            state = decode_state(self.target, lists, fields, segments, self.location, scope)
             holds = state.lists
             if counts is not None and names is not None:  # the file may name any stored list
                 every = tx.lists(None), tx.fields(None), ()

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import ProviderError
-from reconciler.model import JSONValue, LiveField, LiveList, LiveSegment, LiveState
-from reconciler.provider import paused_gc
+from reconciler.model import JSONValue, LiveField, LiveList, LiveSegment, LiveState, Segment
+from reconciler.provider import Scope, paused_gc
+from reconciler.sharing import SharedRules
 
-from .sharing import SharedRules
+from .columns import segment_columns
 from .store import FieldRow, ListRow, SegmentRow
 
 __all__ = ["decode_segment", "decode_state"]
@@ -96,7 +97,21 @@ class _Decoder:
             problems, detail = _first_problem(exc)
             raise self.fail(label(), problems, detail) from None
 
-    def segment(self, row: SegmentRow, list_name: object) -> LiveSegment:
+    def segment(
+        self, row: SegmentRow, list_name: object, declared: Segment | None = None
+    ) -> LiveSegment:
+        if declared is not None and _stored_as_declared(row, declared):
+            # Exactly the columns applying ``declared`` writes: decoding them gives its own
+            # rules and options (``columns.py`` writes what the models read back), so they
+            # are shared rather than parsed and validated again.
+            return LiveSegment.model_construct(
+                id=str(row.id),
+                name=declared.name,
+                match=declared.match,
+                rules=declared.rules,
+                options=declared.options,
+            )
+
         def label() -> str:
             return f"segment {_shown(row.name)} (id {row.id}) of list {_shown(list_name)}"
 
@@ -129,6 +144,16 @@ class _Decoder:
         return self.build(LiveList, label, {**data, "fields": fields, "segments": segments})
 
 
+def _stored_as_declared(row: SegmentRow, declared: Segment) -> bool:
+    """Whether ``row`` holds exactly the name, match and columns ``declared`` is stored as
+    (``type`` checks first: the store is untrusted, and only text can equal text)."""
+    if type(row.name) is not str or row.name != declared.name or row.match != declared.match:
+        return False
+    if type(row.id) is not int or type(row.rules) is not str or type(row.options) is not str:
+        return False
+    return (row.rules, row.options) == segment_columns(declared)
+
+
 def decode_segment(row: SegmentRow, list_name: str, location: str) -> LiveSegment:
     """One stored segment, exactly as ``decode_state`` gives it."""
     return _Decoder(location).segment(row, list_name)
@@ -140,11 +165,13 @@ def decode_state(
     fields: Sequence[FieldRow],
     segments: Iterable[SegmentRow],
     location: str,
+    scope: Scope | None = None,
 ) -> LiveState:
     """The ``LiveState`` of these rows (fields and segments of other lists are left out).
 
     ``segments`` is read once, in any order; each row is decoded as it comes, so a stream
-    of rows (``Tx.iter_segments``) is never held whole."""
+    of rows (``Tx.iter_segments``) is never held whole. A row stored exactly as the
+    segment of that name which ``scope`` expects is not decoded (``Scope.expected``)."""
     fields_by_list: defaultdict[int, list[FieldRow]] = defaultdict(list)
     for field in fields:
         fields_by_list[field.list_id].append(field)
@@ -155,7 +182,9 @@ def decode_state(
         decoded: defaultdict[int, list[LiveSegment]] = defaultdict(list)
         for segment in segments:
             if segment.list_id in names:
-                decoded[segment.list_id].append(decoder.segment(segment, names[segment.list_id]))
+                list_name = names[segment.list_id]
+                declared = scope.expected_segment(list_name, segment.name) if scope else None
+                decoded[segment.list_id].append(decoder.segment(segment, list_name, declared))
         built = [
             decoder.live_list(
                 target,

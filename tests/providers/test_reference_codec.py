@@ -3,6 +3,7 @@ a store edited by hand (hostile rows) gives one clear error, never a traceback."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -19,12 +20,12 @@ from pydantic_core import to_jsonable_python
 from providers.reference import ReferenceProvider
 from providers.reference.columns import dumps, rules_json, segment_columns
 from providers.reference.decoding import decode_state
-from providers.reference.sharing import MAX_DEPTH
 from providers.reference.store import FieldRow, ListRow, SegmentRow
 from reconciler.errors import ProviderError
 from reconciler.model import FieldDef, LiveSegment, LiveState, Rule, Segment
 from reconciler.plan import Action
 from reconciler.provider import Scope
+from reconciler.sharing import MAX_DEPTH
 from tests.factories import make_group, make_rule, make_segment
 from tests.providers.reference_support import (
     TARGET,
@@ -396,3 +397,79 @@ def test_reference_fetch_reads_only_the_segments_asked_for(tmp_path: Path) -> No
         ("News", ["Alpha", "Gamma"]),
         ("Other", ["Alpha", "Beta", "Gamma"]),
     ]
+
+
+# -- rows stored exactly as declared (``Scope.expected``) -----------------------------------
+
+
+def expecting(declared: Sequence[Segment]) -> Scope:
+    """The hint ``plan`` gives for ``rows_of(declared)``: each segment under its list."""
+    by_list: dict[str, dict[str, Segment]] = {"News": {}, "Zoë": {}}
+    for n, segment in enumerate(declared):
+        by_list["News" if n % 2 == 0 else "Zoë"][segment.name] = segment
+    return Scope(expected=by_list)
+
+
+@settings(max_examples=40)
+@given(st.lists(segments(max_leaves=4), max_size=4, unique_by=lambda s: s.name))
+def test_reference_rows_stored_as_declared_read_as_a_full_decode(declared: list[Segment]) -> None:
+    lists, fields, rows = rows_of(declared)
+
+    full = decode_state(TARGET, lists, fields, rows, "state.db")
+    hinted = decode_state(TARGET, lists, fields, rows, "state.db", expecting(declared))
+
+    assert hinted == full
+    assert repr(hinted) == repr(full)
+    assert hinted.model_dump_json() == full.model_dump_json()
+    live = [segment for live_list in hinted.lists for segment in live_list.segments]
+    for segment in declared:  # the hint was taken: nothing was parsed again
+        (same,) = [s for s in live if s.name == segment.name]
+        assert same.rules is segment.rules
+
+
+def test_reference_a_row_not_stored_as_declared_is_decoded() -> None:
+    declared = make_segment("S", make_rule("email", "contains", "@x.com"))
+    lists, fields, (row,) = rows_of([declared])
+    spaced = row.rules.replace(",", ", ")  # the same rules, not the text apply writes
+    other = make_segment("S", make_rule("email", "contains", "@y.com"))
+    for stored, want in [(spaced, declared), (segment_columns(other)[0], other)]:
+        changed = SegmentRow(row.id, row.list_id, row.name, row.match, stored, row.options, 1)
+        state = decode_state(TARGET, lists, fields, [changed], "state.db", expecting([declared]))
+        (live,) = state.lists[0].segments
+        assert live.rules == want.rules
+        assert live.rules is not declared.rules
+
+
+HINTED_ROWS: dict[str, dict[str, object]] = {
+    "other name case": {"name": "s"},
+    "other match": {"match": "any"},
+    "options added": {"options": '{"a":1}'},
+    "rules as bytes": {"rules": b"x"},
+    "name as bytes": {"name": b"S"},
+}
+
+
+@pytest.mark.parametrize("edit", list(HINTED_ROWS.values()), ids=list(HINTED_ROWS.keys()))
+def test_reference_the_hint_needs_every_column_as_declared(edit: dict[str, object]) -> None:
+    declared = make_segment("S", make_rule("email", "contains", "@x.com"))
+    lists, fields, (row,) = rows_of([declared])
+    changed = dataclasses.replace(row, **edit)  # type: ignore[arg-type]
+    try:
+        full = decode_state(TARGET, lists, fields, [changed], "state.db")
+    except ProviderError as refused:
+        with pytest.raises(ProviderError) as caught:
+            decode_state(TARGET, lists, fields, [changed], "state.db", expecting([declared]))
+        assert str(caught.value) == str(refused)
+        return
+    hinted = decode_state(TARGET, lists, fields, [changed], "state.db", expecting([declared]))
+    assert repr(hinted) == repr(full)
+    assert hinted.lists[0].segments[0].rules is not declared.rules
+
+
+def test_reference_a_hostile_row_named_as_declared_is_still_refused(
+    tmp_path: Path, provider: ReferenceProvider
+) -> None:
+    edit(tmp_path / "state.db", "UPDATE segments SET rules = ?", "not json")
+    declared = {"News": {"Seg": make_segment("Seg", make_rule("email", "empty"))}}
+    with pytest.raises(ProviderError, match="rules is not valid JSON"):
+        provider.fetch(Scope(expected=declared))

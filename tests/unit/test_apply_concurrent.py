@@ -535,6 +535,8 @@ def test_written_scope_names_each_list_and_each_segment_written() -> None:
             {"M": frozenset(), "L": frozenset({"new", "old", "7", "gone", "9"})},
         )
     }
+    # The re-read is there to catch what does not read back: it never takes the hint.
+    assert all(scope.expected is None for scope in written_scope(changes).values())
 
 
 @pytest.fixture
@@ -573,6 +575,30 @@ def test_the_convergence_check_reads_only_what_apply_wrote(
             *[("GET", f"{base}/segments/{i}.json") for i in created],
         ]
     )
+
+
+def test_plan_hints_each_target_with_its_declared_segments(
+    cm: tuple[Session, CampaignMonitorHarness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, _ = cm
+    session.write(lists_yaml())
+    ws = session.workspace()
+    scopes: list[Scope] = []
+    provider = ws.provider("main")
+    fetch = provider.fetch
+    monkeypatch.setattr(provider, "fetch", lambda scope: scopes.append(scope) or fetch(scope))
+    try:
+        ws.plan()
+    finally:
+        ws.close()
+    (scope,) = scopes
+    declared = {item.name: item for item in ws.config.lists}
+    assert scope.expected == {
+        name: {segment.name: segment for segment in item.segments}
+        for name, item in declared.items()
+    }
+    assert scope.expected_segment(LIST, "Gmail") is declared[LIST].segments[0]
+    assert scope.expected_segment(LIST, b"Gmail") is None  # a store's name need not be text
 
 
 def test_the_convergence_check_fails_when_a_write_does_not_read_back(

@@ -401,3 +401,52 @@ def test_malformed_config_reports_one_located_line(
     assert lines[0].startswith(f"{file}:{line}:"), lines
     assert expected in lines[0]
     assert ENVIRON["CM_KEY"] not in lines[0]
+
+
+# -- identical declared rules validated once (``sharing.py``) -------------------------------
+
+SHARED_RULES = """\
+version: 1
+targets: {main: {provider: reference, path: state.db}}
+defaults: {target: main}
+include: [lists/*.yaml]
+lists:
+  - name: News
+    segments:
+      - name: A
+        rules:
+          - {field: status, op: equals, value: active}
+          - any: [{field: email, op: contains, value: "@x.com"}, {field: Age, op: gt, value: 1}]
+      - name: B
+        rules:
+          - any: [{field: email, op: contains, value: "@x.com"}, {field: Age, op: gt, value: 1}]
+          - {field: status, op: equals, value: active}
+          - {field: Age, op: gt, value: 1.0}
+"""
+
+
+def test_identical_declared_rules_are_one_shared_instance(write: Write) -> None:
+    other = "lists:\n  - name: Other\n    segments:\n      - name: C\n        rules:\n"
+    other += "          - {field: status, op: equals, value: active}\n"
+    config = load_config(write(**{"reconciler.yaml": SHARED_RULES, "lists__o.yaml": other}))
+
+    news, other_list = config.lists
+    (a, b), (c,) = news.segments, other_list.segments
+    assert a.rules[0] is b.rules[1] is c.rules[0]  # across segments, lists and files
+    assert a.rules[1] is b.rules[0]
+    assert b.rules[2] is not a.rules[1].rules[1]  # type: ignore[union-attr]  # 1.0 is not 1
+    assert b.rules[2] == a.rules[1].rules[1]  # type: ignore[union-attr]
+    assert [segment.source for segment in (a, b, c)] == [
+        SourceRef(file="reconciler.yaml", path=("lists", 0, "segments", 0)),
+        SourceRef(file="reconciler.yaml", path=("lists", 0, "segments", 1)),
+        SourceRef(file=str(Path("lists/o.yaml")), path=("lists", 0, "segments", 0)),
+    ]
+
+
+def test_a_list_with_a_shared_rule_and_a_bad_one_reports_only_the_bad_one(write: Write) -> None:
+    text = SHARED_RULES.replace("value: 1.0}", "value: 1.0, extra: 2}").replace(
+        "include: [lists/*.yaml]\n", ""
+    )
+    assert error_lines(write(**{"reconciler.yaml": text})) == [
+        'reconciler.yaml:15:46: unknown key "extra" (allowed: field, op, value)'
+    ]

@@ -1,11 +1,13 @@
-"""Identical rules read once: one shared model instance per distinct field rule or group.
+"""Identical rules validated once: one shared model instance per distinct field rule or group.
 
-Stored segments repeat their leaves (``status equals active``, ``Frequency equals
-Weekly``) and often whole groups. ``SharedRules`` turns a segment's parsed ``rules`` column
-into a list in which each field rule, and each group of such rules, is a validated model
-instance shared by every segment holding the same rule; the models are frozen, so sharing
-is invisible. On the 10,000-segment benchmark the 50,000 rules become 10,271 instances:
-decoding takes about 15 % less time and half the memory.
+Segments repeat their leaves (``status equals active``, ``Frequency equals Weekly``) and
+often whole groups, in a configuration as in a store. ``SharedRules`` turns a segment's
+parsed ``rules`` into a list in which each field rule, and each group of such rules, is a
+validated model instance shared by every segment holding the same rule; the models are
+frozen, so sharing is invisible. On the 10,000-segment benchmark the 40,000 declared leaves
+are 10,187 distinct ones: validation takes about a third less time, and the rules half the
+memory. The configuration loader (``config.py``) and the reference backend's decoder both
+use it.
 
 An instance is shared only under a key that determines its validation exactly: the keys
 present, the field and operator as text, and the value with its type (``1``, ``1.0`` and
@@ -20,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.model import FieldRule, Group
+from .model import FieldRule, Group
 
 __all__ = ["MAX_DEPTH", "SharedRules"]
 
