@@ -37,14 +37,16 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .errors import PlatformOwned, ProviderError, UnsafePlanError
 from .model import LiveState, SourceRef
-from .ordering import Ordering, order
 from .plan import Action, ApplyResult, Change, Outcome, Plan, SafetyLimit
 from .planning import Canon, segment_diff
 from .provider import Deadline, Provider
+
+if TYPE_CHECKING:
+    from .ordering import Ordering
 
 __all__ = [
     "ABANDONED",
@@ -142,6 +144,8 @@ def apply_plan(
     changes = plan.changes
     if not changes:
         return ApplyResult()
+    from .ordering import order  # apply alone needs it (not plan, drift or validate)
+
     graph = order(changes, lambda target: providers[target].capabilities.field_scope)
     run = _Run(plan, providers, graph, locate, deadline)
     return run.wait(progress or _quiet, advance or _still)

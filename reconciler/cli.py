@@ -42,7 +42,6 @@ from .render import (
     render_plan,
     render_providers,
 )
-from .schema import schema_document
 from .shapes import describe_capabilities
 from .yamlguard import read_text
 
@@ -525,6 +524,8 @@ def schema(included: bool) -> int:
     """Print the JSON Schema of the YAML configuration (for editors and CI).
 
     Target settings are described for each installed provider."""
+    from .schema import schema_document  # only this command needs it
+
     document = schema_document(_state().providers(), included=included)
     click.echo(json.dumps(document, indent=2))
     return EXIT_OK

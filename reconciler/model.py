@@ -493,6 +493,24 @@ class LiveSegment(_Model):
     a count (``None``: not reported). Display only: it moves with subscriber activity and
     lags rule changes, so it is never compared, diffed or part of a plan's fingerprint."""
 
+    @classmethod
+    def stored_as(cls, declared: Segment, id: str) -> LiveSegment:
+        """The live form of a segment the platform stores exactly as ``declared`` (with id
+        ``id``): the declaration's own validated name, match, rules and options, built
+        without validating them again. It equals what validating those values gives
+        (``tests/unit/test_model_memory.py``), at a third of the cost of
+        ``model_construct``, which looks up every field's default one by one; 10,000
+        segments read back unchanged are the common no-op plan."""
+        live = cls.__new__(cls)
+        values = _STORED_TEMPLATE.copy()  # every field, in order, the defaults filled in
+        values["id"], values["name"], values["match"] = id, declared.name, declared.match
+        values["rules"], values["options"] = declared.rules, declared.options
+        object.__setattr__(live, "__dict__", values)
+        object.__setattr__(live, "__pydantic_fields_set__", _STORED_FIELDS)
+        object.__setattr__(live, "__pydantic_extra__", None)
+        object.__setattr__(live, "__pydantic_private__", None)
+        return live
+
     @field_validator("member_count", mode="before")
     @classmethod
     def _count_or_unknown(cls, value: object) -> int | None:
@@ -504,6 +522,15 @@ class LiveSegment(_Model):
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT:
             return value
         return None
+
+
+_STORED_FIELDS = {"id", "name", "match", "rules", "options"}
+"""The fields ``LiveSegment.stored_as`` is given: one set shared, as ``_Model`` shares them."""
+_STORED_TEMPLATE = {
+    name: None if info.is_required() else info.get_default(call_default_factory=True)
+    for name, info in LiveSegment.model_fields.items()
+}
+_STORED_FIELDS = _FIELDS_SETS.setdefault(frozenset(_STORED_FIELDS), _STORED_FIELDS)
 
 
 class LiveList(_Model):

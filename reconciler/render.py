@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -490,10 +489,12 @@ def _drift_json(report: DriftReport) -> str:
     return json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""What XML 1.0 cannot hold (written so, not as the complement of what it can: that
+compiles ten times slower, 5 ms at every start)."""
 
 
-def _xml_text(text: str) -> str:
+def xml_text(text: str) -> str:
     """Text XML 1.0 can hold, printable: control characters escaped (``\\x1b``), any other
     character XML forbids (U+FFFE) as U+FFFD; ``<`` and ``&`` are ET's job."""
     return _NOT_XML.sub("\ufffd", printable(text))
@@ -501,6 +502,8 @@ def _xml_text(text: str) -> str:
 
 def _drift_junit(report: DriftReport) -> str:
     """One test case per segment, a failure for each drifted one."""
+    import xml.etree.ElementTree as ET  # only JUnit needs it: 6 ms at every start otherwise
+
     total, failures = str(len(report.items)), str(len(report.drifted))
     root = ET.Element("testsuites", name="reconciler", tests=total, failures=failures)
     suite = ET.SubElement(
@@ -510,14 +513,14 @@ def _drift_junit(report: DriftReport) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=_xml_text(f"{item.target}.{item.list}"),
-            name=_xml_text(item.segment),
+            classname=xml_text(f"{item.target}.{item.list}"),
+            name=xml_text(item.segment),
         )
         if item.status != "in_sync":
             title = _segment_title(item.segment, item.list, item.target)
             message = f"{title}: {_DRIFT_NOTES[item.status]}"
-            failure = ET.SubElement(case, "failure", message=_xml_text(message), type=item.status)
-            failure.text = "\n".join(_xml_text(line) for line in item.diff) or _xml_text(message)
+            failure = ET.SubElement(case, "failure", message=xml_text(message), type=item.status)
+            failure.text = "\n".join(xml_text(line) for line in item.diff) or xml_text(message)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 

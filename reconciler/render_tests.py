@@ -10,14 +10,13 @@ character past ASCII).
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from typing import Literal
 
 import click
 
 from .expectations import ExpectationResult, StoredFormResult, TestReport
-from .render import printable
+from .render import printable, xml_text
 
 __all__ = ["FORMAT_VERSION", "TestFormat", "render_tests", "summary"]
 
@@ -114,23 +113,15 @@ def _json(report: TestReport) -> str:
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml(text: str) -> str:
-    """Text XML 1.0 can hold, printable."""
-    return _NOT_XML.sub("\ufffd", printable(text))
-
-
 def _case(
     suite: ET.Element, classname: str, name: str, status: str, message: str, lines: list[str]
 ) -> None:
-    case = ET.SubElement(suite, "testcase", classname=_xml(classname), name=_xml(name))
+    case = ET.SubElement(suite, "testcase", classname=xml_text(classname), name=xml_text(name))
     if status in ("failed", "differs", "undecided"):
-        failure = ET.SubElement(case, "failure", message=_xml(message), type=status)
-        failure.text = "\n".join(_xml(line) for line in lines) or _xml(message)
+        failure = ET.SubElement(case, "failure", message=xml_text(message), type=status)
+        failure.text = "\n".join(xml_text(line) for line in lines) or xml_text(message)
     elif status == "unchecked":
-        ET.SubElement(case, "skipped", message=_xml(message))
+        ET.SubElement(case, "skipped", message=xml_text(message))
 
 
 def _junit(report: TestReport) -> str:

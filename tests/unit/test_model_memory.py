@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+
 from reconciler.model import FieldRule, Segment
+from tests.strategies import segments
 
 
 def test_instances_given_the_same_fields_share_one_fields_set() -> None:
@@ -44,3 +47,23 @@ def test_segments_without_options_share_one_empty_mapping_that_stays_empty() -> 
     assert given.options == {"x": 1} and given.options is not first.options
     assert first.model_copy(update={"options": {"y": 2}}).options == {"y": 2}
     assert live.options == {}
+
+
+@settings(max_examples=40)
+@given(segments(max_leaves=4))
+def test_a_live_segment_stored_as_declared_equals_one_validated(declared: Segment) -> None:
+    from reconciler.model import LiveSegment
+
+    built = LiveSegment.stored_as(declared, "17")
+    values = {"id": "17", "name": declared.name, "match": declared.match}
+    validated = LiveSegment.model_validate(
+        {**values, "rules": declared.rules, "options": declared.options}
+    )
+    assert built == validated
+    assert repr(built) == repr(validated)
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.managed and built.reason == "" and built.member_count is None
+    assert built.rules is declared.rules
+    assert built.model_copy(update={"member_count": 3}).member_count == 3
+    assert built.model_fields_set == {"id", "name", "match", "rules", "options"}
