@@ -40,7 +40,6 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from sys import intern
 from typing import Any
 
 from . import yamlguard
@@ -54,8 +53,6 @@ _TESTED = ((0, 1, 6), (0, 2, 0))
 """The ``yaml_rs`` versions these rules were checked against: from the first, before the
 second (its scalar resolution is part of what the differential tests pin)."""
 _INT_LIMIT = 2**63
-_INTERN_MAX = 32
-"""Texts this short are interned, as the reference does."""
 _INDENT_LIMIT = 64
 """Columns a line may start with in spaces and ``-``, ``?``, ``:`` indicators: every block
 collection starts within them, so blocks nest at most twice as deep (a sequence may share
@@ -180,16 +177,18 @@ class _Built:
 
 def _rebuild(data: Any, padded: str, expand: Callable[[str], str] | None) -> tuple[Any, _Built]:
     """``data`` checked against the reference's rules and made what the reference builds
-    (short texts interned, ``${VAR}`` expanded), in place; raises :class:`_Unsure`.
+    (``${VAR}`` expanded), in place; raises :class:`_Unsure`.
 
     Texts are checked one by one only where ``padded`` (``"\\n" + text``) has a character
     that can make a text differ: ``$`` to expand, ``\\`` for an escape (of a NUL, or of a
-    ``$``), ``|`` or ``>`` for a block scalar. Otherwise each one is only interned.
+    ``$``), ``|`` or ``>`` for a block scalar. Otherwise they are left as they are.
 
     The walk changes values where they are (a dict's value, a list's item) and builds no
-    new container: ``yaml_rs`` made them for this call alone, and on the 10,000-segment
-    benchmark rebuilding them took 40 % longer. Keys are checked, not interned: the
-    configuration keeps no mapping's keys but an ``options`` mapping's.
+    new container: ``yaml_rs`` made them for this call alone. Unlike the reference, it
+    does not intern short texts (equal either way; only their identity differs): the
+    texts a large configuration repeats are those of its rules, which loading shares
+    (``sharing.py``). On the 10,000-segment benchmark rebuilding the data took twice as
+    long as this walk, and interning alone as long again.
     """
     built = _Built()
     max_depth = yamlguard.MAX_DEPTH
@@ -211,7 +210,7 @@ def _rebuild(data: Any, padded: str, expand: Callable[[str], str] | None) -> tup
                 return expand(value)  # type: ignore[misc]
             except KeyError:
                 raise _Unsure from None  # the reference reports it, located
-        return intern(value) if len(value) <= _INTERN_MAX else value
+        return value
 
     def check_key(key: Any) -> None:
         if key.__class__ is not str:
@@ -249,8 +248,6 @@ def _rebuild(data: Any, padded: str, expand: Callable[[str], str] | None) -> tup
             if kind is str:
                 if checked:
                     data[key] = text(value)  # a value replaced: the dict keeps its size
-                elif len(value) <= _INTERN_MAX:
-                    data[key] = intern(value)
             elif kind is dict:
                 mapping(value, depth)
             elif kind is list:
@@ -268,8 +265,6 @@ def _rebuild(data: Any, padded: str, expand: Callable[[str], str] | None) -> tup
             if kind is str:
                 if checked:
                     data[index] = text(value)
-                elif len(value) <= _INTERN_MAX:
-                    data[index] = intern(value)
             elif kind is dict:
                 mapping(value, depth)
             elif kind is list:
