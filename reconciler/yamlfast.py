@@ -232,18 +232,16 @@ def _rebuild(data: Any, padded: str, expand: Callable[[str], str] | None) -> tup
         elif kind is not bool and value is not None:
             raise _Unsure  # a set, a tuple, bytes: nothing the reference builds
 
-    keys_checked = checked or flowing
-
     def mapping(data: dict[Any, Any], depth: int) -> None:
         depth += 1
         if depth > max_depth:
             raise _Unsure
         built.nodes += 2 * len(data)
         for key, value in data.items():
-            if keys_checked:
+            if checked:
                 check_key(key)
-            elif key.__class__ is not str:
-                raise _Unsure  # the reference reports it
+            elif key.__class__ is not str or (flowing and (" " in key or "\n" in key)):
+                raise _Unsure  # the reference reports it, or reads it apart (check_key)
             kind = value.__class__
             if kind is str:
                 if checked:

@@ -66,3 +66,20 @@ def test_a_live_segment_stored_as_declared_equals_one_validated(declared: Segmen
     assert built.rules is declared.rules
     assert built.model_copy(update={"member_count": 3}).member_count == 3
     assert built.model_fields_set == {"id", "name", "match", "rules", "options"}
+
+
+def test_a_declaration_keeps_its_place_through_copies_and_out_of_dumps() -> None:
+    from reconciler.model import MailingList, SourceRef
+
+    segment = Segment.model_validate({"name": "A", "rules": [{"field": "email", "op": "empty"}]})
+    assert segment.source is None
+    located = segment.model_copy().with_location("f.yaml", ("lists", 0, "segments", 1))
+    assert located.source == SourceRef(file="f.yaml", path=("lists", 0, "segments", 1))
+    assert located.model_copy(update={"match": "any"}).source == located.source
+    assert segment.source is None  # the copy was located, not the original
+    assert located.model_dump() == segment.model_dump()
+    assert "f.yaml" not in located.model_dump_json() and "f.yaml" not in repr(located)
+    listed = MailingList(name="News", segments=(located,))
+    listed = listed.with_source(SourceRef(file="f.yaml", path=("lists", 0)))
+    assert listed.source == SourceRef(file="f.yaml", path=("lists", 0))
+    assert listed.segments[0].source == located.source
