@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
 from .errors import PlatformOwned, ProviderError, UnsafePlanError
-from .model import LiveState, SourceRef
+from .model import LiveSegment, LiveState, SourceRef, assembled
 from .plan import Action, ApplyResult, Change, Outcome, Plan, SafetyLimit
 from .planning import Canon, segment_diff
 from .provider import Deadline, Provider
@@ -84,6 +84,8 @@ Advance = Callable[[str, int, int], None]
 REPORT_EVERY = 0.1
 """Seconds between two looks of the calling thread at the count of changes done (the
 workers wake it only when the run has settled, not for each change)."""
+_OUTCOME_FIELDS = {"change", "status", "message"}
+"""The fields of every ``Outcome`` ``_decide`` builds: one set, shared."""
 
 log = logging.getLogger("reconciler.apply")
 
@@ -359,9 +361,8 @@ class _Run:
 
     def _decide(self, index: int, status: Status, message: str, *, failed: bool) -> None:
         change = self.changes[index]
-        self.outcomes[index] = Outcome.model_construct(
-            change=change, status=status, message=message
-        )
+        values = {"change": change, "status": status, "message": message}
+        self.outcomes[index] = assembled(Outcome, values, _OUTCOME_FIELDS)
         self.done += 1
         if failed:
             self.failed.add(index)
@@ -426,8 +427,10 @@ def unconverged(
     no difference left, a field created must exist, a segment deleted must be gone."""
     problems: list[str] = []
     changes = plan.changes if isinstance(plan, Plan) else tuple(plan)
+    lists = {(found.target, found.name): found for found in reversed(live.lists)}  # first wins
+    named: dict[tuple[str, str], dict[str, list[LiveSegment]]] = {}  # built once per list
     for change in changes:
-        live_list = live.find(change.target, change.list)
+        live_list = lists.get((change.target, change.list))
         if live_list is None:
             problems.append(f'list "{change.list}" is missing after apply')
             continue
@@ -439,7 +442,12 @@ def unconverged(
             if any(s.id == change.before.id for s in live_list.segments):
                 problems.append(f'segment "{change.segment}" is still in list "{change.list}"')
         elif change.after is not None:
-            found = [s for s in live_list.segments if s.name == change.after.name]
+            by_name = named.get((change.target, change.list))
+            if by_name is None:
+                by_name = named[(change.target, change.list)] = {}
+                for segment in live_list.segments:
+                    by_name.setdefault(segment.name, []).append(segment)
+            found = by_name.get(change.after.name, [])
             if len(found) != 1:
                 problems.append(
                     f'list "{change.list}" has {len(found)} segments named "{change.after.name}"'

@@ -129,10 +129,11 @@ class Scope:
         default=None, compare=False, hash=False, repr=False
     )
     """A hint, for speed: per list name, the declared segments by name. A provider whose
-    stored form of a segment is exactly what applying its declaration writes may give the
-    declaration's own rules and options for it without decoding them, as long as the
-    result equals a full read. ``plan`` and ``drift`` pass it; the convergence check
-    after ``apply`` never does, since it is there to catch a read-back that differs."""
+    stored form of a segment is exactly what applying its declaration writes (the same
+    bytes, compared) may give the declaration's own rules and options for it without
+    decoding them, as long as the result equals a full read (its codec's tests prove
+    that). ``plan`` and ``drift`` pass the declared segments, and the convergence check
+    after ``apply`` the segments written: bytes that equal what was sent have read back."""
 
     def expected_segment(self, list_name: str, name: object) -> Segment | None:
         """The declared segment ``name`` of ``list_name`` in the hint, if any."""

@@ -90,6 +90,8 @@ def printable(text: str, *, keep: str = "") -> str:
     """``text`` safe to show on a terminal or a web page: control characters, bidirectional
     controls and line separators escaped (``\\x1b``, ``\\u202e``), except those in
     ``keep`` (a line break, for text meant to span lines)."""
+    if text.isascii() and text.isprintable():
+        return text  # the common case, checked in C: nothing to escape (or keep)
     if keep:
         return keep.join(printable(part) for part in text.split(keep))
     return _UNSAFE.sub(_escaped, text)
@@ -127,8 +129,7 @@ def _grouped(keyed: Iterable[tuple[tuple[str, str], _Entry]]) -> tuple[_Group, .
     return tuple(_Group(t, name, tuple(entries)) for (t, name), entries in groups.items())
 
 
-def _quote(name: str) -> str:
-    return json.dumps(name, ensure_ascii=False)
+_quote = rules.quoted
 
 
 def _segment_title(name: str, list_name: str, target: str) -> str:

@@ -229,9 +229,16 @@ def top_level(match: str, rules: Sequence[Rule]) -> tuple[str, tuple[Rule, ...]]
     return "all", (normal,)
 
 
+def quoted(text: str) -> str:
+    """``text`` as a JSON string (non-ASCII kept), as plans show names and values."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # nothing JSON escapes: the common case, without the encoder
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _quote(value: Scalar) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return quoted(value)
     return scalar_text(value)
 
 

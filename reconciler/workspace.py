@@ -26,7 +26,7 @@ from .config import load_config, locate_source, sorted_errors
 from .errors import ConfigError, ConfigErrors, ConvergenceError, StalePlanError
 from .feasibility import plan_problems
 from .model import Config, LiveField, LiveList, LiveState, Segment
-from .plan import ApplyResult, Change, DriftReport, Plan
+from .plan import Action, ApplyResult, Change, DriftReport, Plan
 from .planning import (
     SafetyPolicy,
     detect_drift,
@@ -329,9 +329,11 @@ class Workspace:
 
 def written_scope(changes: Iterable[Change]) -> dict[str, Scope]:
     """What to re-read to see ``changes`` (applied): per target, the lists they touched,
-    and in each only the segments they wrote, by name (casefolded) and by id."""
+    and in each only the segments they wrote, by name (casefolded) and by id; with the
+    segments written as the hint (``Scope.expected``)."""
     lists: dict[str, set[str]] = {}
     segments: dict[str, dict[str, set[str]]] = {}
+    expected: dict[str, dict[str, dict[str, Segment]]] = {}
     for change in changes:
         lists.setdefault(change.target, set()).add(change.list)
         wanted = segments.setdefault(change.target, {}).setdefault(change.list, set())
@@ -340,10 +342,14 @@ def written_scope(changes: Iterable[Change]) -> dict[str, Scope]:
             names.append(change.before.name)
             wanted.add(change.before.id)
         wanted.update(name.casefold() for name in names if name)
+        if change.after is not None and change.action is not Action.DELETE_SEGMENT:
+            by_name = expected.setdefault(change.target, {}).setdefault(change.list, {})
+            by_name[change.after.name] = change.after
     return {
         target: Scope(
             frozenset(names),
             {name: frozenset(found) for name, found in segments[target].items()},
+            expected=expected.get(target, {}),
         )
         for target, names in lists.items()
     }

@@ -49,6 +49,7 @@ from reconciler.model import (
     JSONValue,
     LiveSegment,
     LiveState,
+    Segment,
 )
 from reconciler.plan import Action, Change
 from reconciler.provider import (
@@ -153,6 +154,8 @@ class ReferenceProvider(Provider):
         self._store: Store | None = None
         self._open_lock = threading.Lock()
         self._counts: MemberCounts | None = None
+        self._written: dict[int, tuple[Segment, tuple[str, str]]] = {}
+        """Per declared segment written (by id, the segment kept): its columns."""
         self.today: Callable[[], date] = utc_today
         """The day CSV and JSON Lines subscribers are evaluated against (tests replace it)."""
 
@@ -178,7 +181,9 @@ class ReferenceProvider(Provider):
                     if scope.wants_segment(list_names[row.list_id], row.name, str(row.id))
                 )
             # Decoded while read, list by list: the rows' texts never all sit in memory.
-            state = decode_state(self.target, lists, fields, segments, self.location, scope)
+            state = decode_state(
+                self.target, lists, fields, segments, self.location, scope, self._written_columns
+            )
             holds = state.lists
             if counts is not None and names is not None:  # the file may name any stored list
                 every = tx.lists(None), tx.fields(None), ()
@@ -228,6 +233,9 @@ class ReferenceProvider(Provider):
 
     def _create_segment(self, tx: Tx, change: Change) -> None:
         after = change.declared_segment
+        columns = self._columns(after)
+        if tx.insert_segment_into(change.list, after.name, after.match, *columns) is not None:
+            return  # one statement: the common case reads nothing first
         list_row = self._list(tx, change.list)
         existing = tx.find_segment(list_row.id, after.name)
         if existing is not None:
@@ -235,7 +243,7 @@ class ReferenceProvider(Provider):
                 f"segment {after.name!r} already exists in list {change.list!r} "
                 f"(id {existing.id}); run plan again"
             )
-        tx.insert_segment(list_row.id, after.name, after.match, *segment_columns(after))
+        raise ProviderError(f"segment {after.name!r} could not be stored in list {change.list!r}")
 
     def _update_segment(self, tx: Tx, change: Change) -> None:
         before = change.live_segment
@@ -247,7 +255,7 @@ class ReferenceProvider(Provider):
                 f"cannot rename segment {before.name!r} to {after.name!r} in list "
                 f"{change.list!r}: segment id {clash.id} already has that name"
             )
-        tx.update_segment(row.id, after.name, after.match, *segment_columns(after))
+        tx.update_segment(row.id, after.name, after.match, *self._columns(after))
 
     def _delete_segment(self, tx: Tx, change: Change) -> None:
         before = change.live_segment
@@ -263,6 +271,23 @@ class ReferenceProvider(Provider):
     }
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _columns(self, segment: Segment) -> tuple[str, str]:
+        """The columns ``segment`` is written as, remembered for the convergence check's
+        read (``fetch`` compares what it reads with them; ``decoding.py``)."""
+        with self._open_lock:
+            known = self._written.get(id(segment))
+        if known is not None and known[0] is segment:
+            return known[1]
+        columns = segment_columns(segment)
+        with self._open_lock:  # the segment is kept, so its id names it while it is here
+            self._written[id(segment)] = (segment, columns)
+        return columns
+
+    def _written_columns(self, segment: Segment) -> tuple[str, str]:
+        """``segment``'s columns: as apply wrote them, else computed."""
+        known = self._written.get(id(segment))
+        return known[1] if known is not None and known[0] is segment else segment_columns(segment)
 
     def _existing_store(self) -> Store | None:
         """The store, opened (and migrated) on first use; ``None`` while its file does not

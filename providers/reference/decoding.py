@@ -80,9 +80,12 @@ def _first_problem(exc: ValidationError) -> tuple[str, str]:
 class _Decoder:
     """Builds models row by row; every failure names its row."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(
+        self, location: str, columns: Callable[[Segment], tuple[str, str]] = segment_columns
+    ) -> None:
         self.location = location
         self.shared = SharedRules()
+        self.columns = columns
 
     def fail(self, label: str, problems: str, detail: str) -> ProviderError:
         return ProviderError(
@@ -100,17 +103,11 @@ class _Decoder:
     def segment(
         self, row: SegmentRow, list_name: object, declared: Segment | None = None
     ) -> LiveSegment:
-        if declared is not None and _stored_as_declared(row, declared):
+        if declared is not None and _stored_as(row, declared, self.columns):
             # Exactly the columns applying ``declared`` writes: decoding them gives its own
             # rules and options (``columns.py`` writes what the models read back), so they
             # are shared rather than parsed and validated again.
-            return LiveSegment.model_construct(
-                id=str(row.id),
-                name=declared.name,
-                match=declared.match,
-                rules=declared.rules,
-                options=declared.options,
-            )
+            return LiveSegment.stored_as(declared, str(row.id))
 
         def label() -> str:
             return f"segment {_shown(row.name)} (id {row.id}) of list {_shown(list_name)}"
@@ -144,14 +141,16 @@ class _Decoder:
         return self.build(LiveList, label, {**data, "fields": fields, "segments": segments})
 
 
-def _stored_as_declared(row: SegmentRow, declared: Segment) -> bool:
-    """Whether ``row`` holds exactly the name, match and columns ``declared`` is stored as
-    (``type`` checks first: the store is untrusted, and only text can equal text)."""
+def _stored_as(
+    row: SegmentRow, declared: Segment, columns: Callable[[Segment], tuple[str, str]]
+) -> bool:
+    """Whether ``row`` holds exactly the name, match and ``columns`` ``declared`` is stored
+    as (``type`` checks first: the store is untrusted, and only text can equal text)."""
     if type(row.name) is not str or row.name != declared.name or row.match != declared.match:
         return False
     if type(row.id) is not int or type(row.rules) is not str or type(row.options) is not str:
         return False
-    return (row.rules, row.options) == segment_columns(declared)
+    return (row.rules, row.options) == columns(declared)
 
 
 def decode_segment(row: SegmentRow, list_name: str, location: str) -> LiveSegment:
@@ -166,18 +165,20 @@ def decode_state(
     segments: Iterable[SegmentRow],
     location: str,
     scope: Scope | None = None,
+    columns: Callable[[Segment], tuple[str, str]] = segment_columns,
 ) -> LiveState:
     """The ``LiveState`` of these rows (fields and segments of other lists are left out).
 
     ``segments`` is read once, in any order; each row is decoded as it comes, so a stream
     of rows (``Tx.iter_segments``) is never held whole. A row stored exactly as the
-    segment of that name which ``scope`` expects is not decoded (``Scope.expected``)."""
+    segment of that name which ``scope`` expects is not decoded (``Scope.expected``): it
+    holds the ``columns`` that segment is written as."""
     fields_by_list: defaultdict[int, list[FieldRow]] = defaultdict(list)
     for field in fields:
         fields_by_list[field.list_id].append(field)
     names = {row.id: row.name for row in lists}
 
-    decoder = _Decoder(location)
+    decoder = _Decoder(location, columns)
     with paused_gc():
         decoded: defaultdict[int, list[LiveSegment]] = defaultdict(list)
         for segment in segments:

@@ -181,6 +181,23 @@ class Tx:
             (list_id, name, match, rules, options),
         )
 
+    def insert_segment_into(
+        self, list_name: str, name: str, match: str, rules: str, options: str
+    ) -> int | None:
+        """Insert a segment into the list named ``list_name`` in one statement (the list is
+        not read first): its id, or ``None`` when no list has that name or it already holds
+        a segment of that name (``UNIQUE (list_id, name)``), for the caller to tell which.
+        """
+        try:
+            cursor = self._conn.execute(
+                "INSERT INTO segments (list_id, name, match, rules, options) "
+                "SELECT id, ?, ?, ?, ? FROM lists WHERE name = ?",
+                (name, match, rules, options, list_name),
+            )
+        except sqlite3.IntegrityError:
+            return None  # only the statement is undone; the transaction goes on
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
     def update_segment(
         self, segment_id: int, name: str, match: str, rules: str, options: str
     ) -> None:

@@ -241,6 +241,20 @@ def test_reference_change_in_unknown_list_is_not_found(
         provider.apply(make_change())
 
 
+def test_reference_create_refused_by_the_store_is_an_error_naming_it(
+    provider: ReferenceProvider, tmp_path: Path
+) -> None:
+    create_list(provider)
+    with sqlite3.connect(tmp_path / "state.db") as raw:  # a hand-edited store
+        raw.execute(
+            "CREATE TRIGGER no BEFORE INSERT ON segments BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+
+    with pytest.raises(ProviderError, match="segment 'Gmail' could not be stored in list 'News'"):
+        create_segment(provider, make_segment("Gmail"))
+    assert segment_names(provider) == []
+
+
 def test_reference_create_duplicate_segment_conflicts(provider: ReferenceProvider) -> None:
     create_list(provider)
     create_segment(provider, make_segment("Gmail"))

@@ -535,8 +535,8 @@ def test_written_scope_names_each_list_and_each_segment_written() -> None:
             {"M": frozenset(), "L": frozenset({"new", "old", "7", "gone", "9"})},
         )
     }
-    # The re-read is there to catch what does not read back: it never takes the hint.
-    assert all(scope.expected is None for scope in written_scope(changes).values())
+    # The hint: the segments written, under their lists (a deleted one is not expected).
+    assert written_scope(changes)["t"].expected == {"L": {"New": renamed.after}}
 
 
 @pytest.fixture
@@ -610,6 +610,24 @@ def test_the_convergence_check_fails_when_a_write_does_not_read_back(
     try:
         assert ws.apply(ws.plan()).ok
         harness.edit_out_of_band(LIST, "Gmail")  # as if the platform stored something else
+        with pytest.raises(ConvergenceError, match='segment "Gmail" does not read back'):
+            ws.check_converged()
+    finally:
+        ws.close()
+
+
+def test_the_reference_convergence_check_reads_what_the_store_holds(tmp_path: Path) -> None:
+    from providers.reference import ReferenceProvider
+    from tests.providers.test_contract import ReferenceHarness
+
+    harness = ReferenceHarness(tmp_path)
+    session = Session(harness, tmp_path, {"reference": ReferenceProvider})
+    session.write(lists_yaml())
+    ws = session.workspace()
+    try:
+        assert ws.apply(ws.plan()).ok
+        ws.check_converged()  # the bytes written are the bytes sent: taken as read back
+        harness.edit_out_of_band(LIST, "Gmail")  # other bytes: decoded, and they differ
         with pytest.raises(ConvergenceError, match='segment "Gmail" does not read back'):
             ws.check_converged()
     finally:

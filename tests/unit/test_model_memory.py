@@ -83,3 +83,18 @@ def test_a_declaration_keeps_its_place_through_copies_and_out_of_dumps() -> None
     listed = listed.with_source(SourceRef(file="f.yaml", path=("lists", 0)))
     assert listed.source == SourceRef(file="f.yaml", path=("lists", 0))
     assert listed.segments[0].source == located.source
+
+
+def test_an_outcome_assembled_by_the_applier_equals_one_validated() -> None:
+    from reconciler.applying import _OUTCOME_FIELDS
+    from reconciler.model import assembled
+    from reconciler.plan import Action, Change, Outcome
+
+    change = Change(action=Action.CREATE_LIST, target="t", list="L")
+    values = {"change": change, "status": "failed", "message": "no"}
+    built = assembled(Outcome, dict(values), _OUTCOME_FIELDS)
+    validated = Outcome.model_validate(values)
+    assert built == validated and repr(built) == repr(validated)
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_fields_set == validated.model_fields_set
+    assert list(vars(built)) == list(Outcome.model_fields)

@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.model import FieldDef, LiveSegment, Segment
 from reconciler.plan import (
@@ -511,3 +513,16 @@ def test_render_plan_markdown_never_mentions_anyone() -> None:
     assert table and "@\u200b" not in table[0]
     assert "@&#8203;org/team" in table[0]
     assert "@org" not in table[0]
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=20))
+def test_printable_takes_plain_ascii_as_is_and_escapes_as_before(text: str) -> None:
+    from reconciler.render import _UNSAFE, _escaped, printable
+
+    shown = printable(text)
+    assert shown == _UNSAFE.sub(_escaped, text)
+    assert printable(text, keep="\n") == "\n".join(
+        _UNSAFE.sub(_escaped, p) for p in text.split("\n")
+    )
+    if text.isascii() and text.isprintable():
+        assert shown is text

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from reconciler import rules
@@ -385,3 +388,10 @@ def test_map_leaves_keeps_the_tree_shape() -> None:
     assert rules.render(rules.map_leaves(tree, rules.in_as_equals)) == (
         'any(any(a equals 1, a equals 2), in list "VIP")'
     )
+
+
+@given(st.text(max_size=12))
+def test_quoted_is_json_text_with_non_ascii_kept(text: str) -> None:
+    from reconciler.rules import quoted
+
+    assert quoted(text) == json.dumps(text, ensure_ascii=False)
