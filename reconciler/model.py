@@ -275,12 +275,12 @@ class NativeRule(_Model):
 
 
 def _rule_tag(value: object) -> str | None:
-    if isinstance(value, dict):
-        for key, tag in _TAG_BY_KEY.items():
+    tag = _TAG_BY_TYPE.get(type(value))  # a model (a rule shared when loading) or a dict
+    if tag is None and isinstance(value, dict):
+        for key, found in _TAG_BY_KEY.items():
             if key in value:
-                return tag
-        return None
-    return _TAG_BY_TYPE.get(type(value))
+                return found
+    return tag
 
 
 class Group(_Model):

@@ -91,6 +91,12 @@ class SharedRules:
         if type(item) is not dict:
             return item
         if "field" in item:
+            if len(item) == 3:  # the common case inline: text field, operator and value
+                field, op, value = item.get("field"), item.get("op"), item.get("value")
+                if type(value) is str and type(field) is str and type(op) is str:
+                    shared = self._field_rules.get((field, op, value))  # _field_rule_key's
+                    if shared is not None:
+                        return shared
             return self._field_rule(item)
         if len(item) == 1 and depth < MAX_DEPTH:
             return self._group(item, depth)
