@@ -188,6 +188,7 @@ class ReferenceProvider(Provider):
             if counts is not None and names is not None:  # the file may name any stored list
                 every = tx.lists(None), tx.fields(None), ()
                 holds = decode_state(self.target, *every, self.location).lists
+        self._written.clear()  # they were for this read: the check after the apply wrote them
         if counts is not None:
             state = counts.counted(state, holds, self.today(), self.context)
         count = sum(len(live_list.segments) for live_list in state.lists)
@@ -204,6 +205,7 @@ class ReferenceProvider(Provider):
             handler(self, tx, change)
 
     def close(self) -> None:
+        self._written.clear()
         with self._open_lock:
             if self._store is not None:
                 self._store.close()
@@ -234,7 +236,7 @@ class ReferenceProvider(Provider):
     def _create_segment(self, tx: Tx, change: Change) -> None:
         after = change.declared_segment
         columns = self._columns(after)
-        if tx.insert_segment_into(change.list, after.name, after.match, *columns) is not None:
+        if tx.insert_segment_into(change.list, after.name, after.match, *columns):
             return  # one statement: the common case reads nothing first
         list_row = self._list(tx, change.list)
         existing = tx.find_segment(list_row.id, after.name)
@@ -274,14 +276,11 @@ class ReferenceProvider(Provider):
 
     def _columns(self, segment: Segment) -> tuple[str, str]:
         """The columns ``segment`` is written as, remembered for the convergence check's
-        read (``fetch`` compares what it reads with them; ``decoding.py``)."""
-        with self._open_lock:
-            known = self._written.get(id(segment))
-        if known is not None and known[0] is segment:
-            return known[1]
+        read (``fetch`` compares what it reads with them; ``decoding.py``). Called inside a
+        write transaction: it takes no lock that ``close`` holds while it waits for one."""
         columns = segment_columns(segment)
-        with self._open_lock:  # the segment is kept, so its id names it while it is here
-            self._written[id(segment)] = (segment, columns)
+        # Kept with the segment itself, so its id names it for as long as the entry lives.
+        self._written[id(segment)] = (segment, columns)  # one dict write: atomic
         return columns
 
     def _written_columns(self, segment: Segment) -> tuple[str, str]:

@@ -183,20 +183,20 @@ class Tx:
 
     def insert_segment_into(
         self, list_name: str, name: str, match: str, rules: str, options: str
-    ) -> int | None:
-        """Insert a segment into the list named ``list_name`` in one statement (the list is
-        not read first): its id, or ``None`` when no list has that name or it already holds
-        a segment of that name (``UNIQUE (list_id, name)``), for the caller to tell which.
+    ) -> bool:
+        """Insert a segment into the list named ``list_name``, in one statement that reads
+        nothing first: whether it was inserted. ``False`` when no list has that name or the
+        list already holds a segment of that name (for the caller to tell which); the list
+        is the one ``find_list`` finds, and a constraint or trigger refusing the row raises
+        as any statement does.
         """
-        try:
-            cursor = self._conn.execute(
-                "INSERT INTO segments (list_id, name, match, rules, options) "
-                "SELECT id, ?, ?, ?, ? FROM lists WHERE name = ?",
-                (name, match, rules, options, list_name),
-            )
-        except sqlite3.IntegrityError:
-            return None  # only the statement is undone; the transaction goes on
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+        cursor = self._conn.execute(
+            "INSERT INTO segments (list_id, name, match, rules, options) "
+            "SELECT l.id, ?, ?, ?, ? FROM (SELECT id FROM lists WHERE name = ? LIMIT 1) AS l "
+            "WHERE NOT EXISTS (SELECT 1 FROM segments s WHERE s.list_id = l.id AND s.name = ?)",
+            (name, match, rules, options, list_name, name),
+        )
+        return cursor.rowcount == 1
 
     def update_segment(
         self, segment_id: int, name: str, match: str, rules: str, options: str

@@ -241,18 +241,51 @@ def test_reference_change_in_unknown_list_is_not_found(
         provider.apply(make_change())
 
 
-def test_reference_create_refused_by_the_store_is_an_error_naming_it(
-    provider: ReferenceProvider, tmp_path: Path
+@pytest.mark.parametrize(
+    ("trigger", "error", "message"),
+    [
+        ("RAISE(ABORT, 'frozen by admin')", ConflictError, r"conflicts with stored data \(frozen"),
+        ("RAISE(IGNORE)", ProviderError, "segment 'Gmail' could not be stored in list 'News'"),
+    ],
+    ids=["refused with a reason", "dropped silently"],
+)
+def test_reference_create_refused_by_the_store_is_an_error(
+    provider: ReferenceProvider,
+    tmp_path: Path,
+    trigger: str,
+    error: type[Exception],
+    message: str,
 ) -> None:
     create_list(provider)
     with sqlite3.connect(tmp_path / "state.db") as raw:  # a hand-edited store
-        raw.execute(
-            "CREATE TRIGGER no BEFORE INSERT ON segments BEGIN SELECT RAISE(ABORT, 'no'); END"
-        )
+        raw.execute(f"CREATE TRIGGER no BEFORE INSERT ON segments BEGIN SELECT {trigger}; END")
 
-    with pytest.raises(ProviderError, match="segment 'Gmail' could not be stored in list 'News'"):
+    with pytest.raises(error, match=message):
         create_segment(provider, make_segment("Gmail"))
     assert segment_names(provider) == []
+
+
+def test_reference_create_never_replaces_a_segment_in_a_store_edited_to_allow_it(
+    provider: ReferenceProvider, tmp_path: Path
+) -> None:
+    create_list(provider)
+    first = create_segment(provider, make_segment("Gmail", make_rule("email", "contains", "@x")))
+    provider.close()
+    raw = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    raw.executescript(  # the same table, but UNIQUE ... ON CONFLICT REPLACE
+        "PRAGMA foreign_keys = OFF; BEGIN;"
+        "CREATE TABLE s2 (id INTEGER PRIMARY KEY AUTOINCREMENT, list_id INTEGER NOT NULL"
+        " REFERENCES lists(id), name TEXT NOT NULL, match TEXT NOT NULL, rules TEXT NOT NULL,"
+        " options TEXT NOT NULL DEFAULT '{}', revision INTEGER NOT NULL DEFAULT 1,"
+        " UNIQUE (list_id, name) ON CONFLICT REPLACE);"
+        "INSERT INTO s2 SELECT * FROM segments; DROP TABLE segments;"
+        "ALTER TABLE s2 RENAME TO segments; COMMIT;"
+    )
+    raw.close()
+
+    with pytest.raises(ConflictError, match="segment 'Gmail' already exists in list 'News'"):
+        create_segment(provider, make_segment("Gmail", make_rule("email", "contains", "@y")))
+    assert live_segment(provider, "Gmail") == first
 
 
 def test_reference_create_duplicate_segment_conflicts(provider: ReferenceProvider) -> None:

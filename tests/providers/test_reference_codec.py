@@ -8,6 +8,7 @@ import json
 import math
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -473,3 +474,80 @@ def test_reference_a_hostile_row_named_as_declared_is_still_refused(
     declared = {"News": {"Seg": make_segment("Seg", make_rule("email", "empty"))}}
     with pytest.raises(ProviderError, match="rules is not valid JSON"):
         provider.fetch(Scope(expected=declared))
+
+
+_JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+)
+_JSON = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def segments_with_options(draw: st.DrawFn) -> Segment:
+    """A segment with options and a ``native:`` rule of any JSON (infinities included)."""
+    segment = draw(segments(max_leaves=3))
+    native = draw(
+        st.dictionaries(
+            st.text(max_size=4),
+            _JSON | st.sampled_from([math.inf, -math.inf]),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    options = draw(st.dictionaries(st.text(min_size=1, max_size=6), _JSON, max_size=3))
+    data = segment.model_dump(by_alias=True, exclude_none=True)
+    data["rules"] = [*data["rules"], {"native": native}]
+    return Segment.model_validate({**data, "options": options})
+
+
+@settings(max_examples=60)
+@given(st.lists(segments_with_options(), min_size=1, max_size=3, unique_by=lambda s: s.name))
+def test_reference_the_hint_equals_a_full_decode_with_options_and_native_rules(
+    declared: list[Segment],
+) -> None:
+    lists, fields, rows = rows_of(declared)
+
+    full = decode_state(TARGET, lists, fields, rows, "state.db")
+    hinted = decode_state(TARGET, lists, fields, rows, "state.db", expecting(declared))
+
+    assert hinted == full
+    assert hinted.model_dump_json() == full.model_dump_json()
+    assert all(s.rules is d.rules for s, d in zip(_live(hinted, declared), declared, strict=True))
+
+
+def _live(state: LiveState, declared: list[Segment]) -> list[LiveSegment]:
+    by_name = {s.name: s for live_list in state.lists for s in live_list.segments}
+    return [by_name[segment.name] for segment in declared]
+
+
+def test_reference_a_write_takes_no_lock_close_may_hold(provider: ReferenceProvider) -> None:
+    # close() holds the open lock while it waits for the store's lock; a write holds the
+    # store's lock while it remembers the columns it wrote, so that must not need the other.
+    done = threading.Event()
+    segment = make_segment("S")
+    with provider._open_lock:
+        worker = threading.Thread(target=lambda: (provider._columns(segment), done.set()))
+        worker.start()
+        assert done.wait(10), "remembering the columns written waited for the open lock"
+    worker.join()
+
+
+def test_reference_columns_written_are_kept_only_until_the_next_read(tmp_path: Path) -> None:
+    with opened(tmp_path) as provider:
+        create_list(provider)
+        provider.apply(change(Action.CREATE_SEGMENT, after=make_segment("A")))
+        assert len(provider._written) == 1  # for the check that reads the apply back
+        provider.fetch(Scope())
+        assert provider._written == {}
+        provider.apply(change(Action.CREATE_SEGMENT, after=make_segment("B")))
+    assert provider._written == {}  # closed
